@@ -1,0 +1,349 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+using static TorchSharp.torch.nn;
+
+namespace ExperimentGrid.Core.Modeling;
+
+// The BERT encoder. Every field is named after its Hugging Face checkpoint key (embeddings.word_embeddings,
+// encoder.layer.N.attention.self.query, LayerNorm, ...), because RegisterComponents() names submodules after fields:
+// the state dict of this module *is* the checkpoint layout, with no renaming table to keep in sync.
+
+public sealed class BertEmbeddings : Module<Tensor, Tensor, Tensor>
+{
+    private readonly Embedding word_embeddings;
+    private readonly Embedding position_embeddings;
+    private readonly Embedding token_type_embeddings;
+    private readonly LayerNorm LayerNorm;
+    private readonly Dropout dropout;
+
+    public BertEmbeddings(BertConfig config) : base(nameof(BertEmbeddings))
+    {
+        word_embeddings = Embedding(config.VocabSize, config.HiddenSize, padding_idx: config.PadTokenId);
+        position_embeddings = Embedding(config.MaxPositionEmbeddings, config.HiddenSize);
+        token_type_embeddings = Embedding(config.TypeVocabSize, config.HiddenSize);
+        LayerNorm = nn.LayerNorm(config.HiddenSize, config.LayerNormEps);
+        dropout = Dropout(config.HiddenDropoutProb);
+        RegisterComponents();
+    }
+
+    public Embedding WordEmbeddings => word_embeddings;
+
+    public override Tensor forward(Tensor inputIds, Tensor tokenTypeIds)
+    {
+        using var scope = NewDisposeScope();
+        var positions = arange(inputIds.shape[1], dtype: ScalarType.Int64, device: inputIds.device).unsqueeze(0);
+        var embedded = word_embeddings.call(inputIds) + token_type_embeddings.call(tokenTypeIds) + position_embeddings.call(positions);
+        return dropout.call(LayerNorm.call(embedded)).MoveToOuterDisposeScope();
+    }
+}
+
+public sealed class BertSelfAttention : Module<Tensor, Tensor?, Tensor>
+{
+    private readonly Linear query;
+    private readonly Linear key;
+    private readonly Linear value;
+    private readonly int _heads;
+    private readonly int _headDim;
+    private readonly double _attentionDropout;
+
+    public BertSelfAttention(BertConfig config) : base(nameof(BertSelfAttention))
+    {
+        query = Linear(config.HiddenSize, config.HiddenSize);
+        key = Linear(config.HiddenSize, config.HiddenSize);
+        value = Linear(config.HiddenSize, config.HiddenSize);
+        _heads = config.NumAttentionHeads;
+        _headDim = config.HeadDim;
+        _attentionDropout = config.AttentionProbsDropoutProb;
+        RegisterComponents();
+    }
+
+    /// <param name="hidden">[batch, tokens, hidden]</param>
+    /// <param name="keepMask">[batch, 1, 1, tokens], true where a key may be attended; null when nothing is padded.</param>
+    public override Tensor forward(Tensor hidden, Tensor? keepMask)
+    {
+        using var scope = NewDisposeScope();
+        var (batch, tokens) = (hidden.shape[0], hidden.shape[1]);
+        Tensor Split(Tensor t) => t.view(batch, tokens, _heads, _headDim).transpose(1, 2);
+        // Fused attention kernel: one pass, no [tokens x tokens] probabilities kept for backward on CPU or GPU.
+        var context = nn.functional.scaled_dot_product_attention(
+            Split(query.call(hidden)), Split(key.call(hidden)), Split(value.call(hidden)),
+            keepMask, training ? _attentionDropout : 0.0);
+        return context.transpose(1, 2).reshape(batch, tokens, _heads * _headDim).MoveToOuterDisposeScope();
+    }
+}
+
+/// <summary>Projection, dropout, residual and LayerNorm: the shape both BertSelfOutput and BertOutput have.</summary>
+public sealed class BertResidualOutput : Module<Tensor, Tensor, Tensor>
+{
+    private readonly Linear dense;
+    private readonly LayerNorm LayerNorm;
+    private readonly Dropout dropout;
+
+    public BertResidualOutput(int inFeatures, BertConfig config) : base(nameof(BertResidualOutput))
+    {
+        dense = Linear(inFeatures, config.HiddenSize);
+        LayerNorm = nn.LayerNorm(config.HiddenSize, config.LayerNormEps);
+        dropout = Dropout(config.HiddenDropoutProb);
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor hidden, Tensor residual)
+    {
+        using var scope = NewDisposeScope();
+        return LayerNorm.call(dropout.call(dense.call(hidden)) + residual).MoveToOuterDisposeScope();
+    }
+}
+
+public sealed class BertAttention : Module<Tensor, Tensor?, Tensor>
+{
+    private readonly BertSelfAttention self;
+    private readonly BertResidualOutput output;
+
+    public BertAttention(BertConfig config) : base(nameof(BertAttention))
+    {
+        self = new BertSelfAttention(config);
+        output = new BertResidualOutput(config.HiddenSize, config);
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor hidden, Tensor? keepMask)
+    {
+        using var context = self.call(hidden, keepMask);
+        return output.call(context, hidden);
+    }
+}
+
+public sealed class BertIntermediate : Module<Tensor, Tensor>
+{
+    private readonly Linear dense;
+    private readonly Func<Tensor, Tensor> _activation;
+
+    public BertIntermediate(BertConfig config) : base(nameof(BertIntermediate))
+    {
+        dense = Linear(config.HiddenSize, config.IntermediateSize);
+        _activation = Activation(config.HiddenAct);
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor hidden)
+    {
+        using var projected = dense.call(hidden);
+        return _activation(projected);
+    }
+
+    internal static Func<Tensor, Tensor> Activation(string name) => name switch
+    {
+        "gelu" => t => nn.functional.gelu(t),
+        "gelu_new" or "gelu_pytorch_tanh" => t => nn.functional.gelu(t, TorchSharp.Modules.GELU.Approximate.tanh),
+        "relu" => t => nn.functional.relu(t),
+        _ => throw new NotSupportedException($"hidden_act '{name}' is not supported."),
+    };
+}
+
+public sealed class BertLayer : Module<Tensor, Tensor?, Tensor>
+{
+    private readonly BertAttention attention;
+    private readonly BertIntermediate intermediate;
+    private readonly BertResidualOutput output;
+
+    public BertLayer(BertConfig config) : base(nameof(BertLayer))
+    {
+        attention = new BertAttention(config);
+        intermediate = new BertIntermediate(config);
+        output = new BertResidualOutput(config.IntermediateSize, config);
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor hidden, Tensor? keepMask)
+    {
+        using var scope = NewDisposeScope();
+        var attended = attention.call(hidden, keepMask);
+        return output.call(intermediate.call(attended), attended).MoveToOuterDisposeScope();
+    }
+}
+
+public sealed class BertEncoder : Module<Tensor, Tensor?, Tensor>
+{
+    private readonly ModuleList<BertLayer> layer;
+
+    public BertEncoder(BertConfig config) : base(nameof(BertEncoder))
+    {
+        layer = new ModuleList<BertLayer>([.. Enumerable.Range(0, config.NumHiddenLayers).Select(_ => new BertLayer(config))]);
+        RegisterComponents();
+    }
+
+    public IReadOnlyList<BertLayer> Layers => [.. layer];
+
+    public override Tensor forward(Tensor hidden, Tensor? keepMask) => RunLayers(hidden, keepMask, 0, layer.Count);
+
+    /// <summary>Runs layers [from, to); the freeze logic runs the frozen prefix under no_grad and the rest with autograd.</summary>
+    public Tensor RunLayers(Tensor hidden, Tensor? keepMask, int from, int to)
+    {
+        using var scope = NewDisposeScope();
+        var current = hidden;
+        for (var i = from; i < to; i++) current = layer[i].call(current, keepMask);
+        return (ReferenceEquals(current, hidden) ? current.alias() : current).MoveToOuterDisposeScope();
+    }
+}
+
+public sealed class BertPooler : Module<Tensor, Tensor>
+{
+    private readonly Linear dense;
+
+    public BertPooler(BertConfig config) : base(nameof(BertPooler))
+    {
+        dense = Linear(config.HiddenSize, config.HiddenSize);
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor lastHiddenState)
+    {
+        using var scope = NewDisposeScope();
+        return dense.call(lastHiddenState.select(1, 0)).tanh().MoveToOuterDisposeScope();
+    }
+}
+
+/// <summary>
+/// How much of the encoder is frozen. Frozen modules keep requires_grad off, run in eval mode (no dropout) and run
+/// under no_grad, so they cost a forward pass only.
+/// </summary>
+public readonly record struct FreezeDepth
+{
+    /// <summary>Encoder layers frozen from the bottom; embeddings are frozen whenever this is above zero.</summary>
+    public int Layers { get; }
+
+    /// <summary>Everything but the task head is frozen (the pooler too, as in the seed notebook's head-only run).</summary>
+    public bool All { get; }
+
+    private FreezeDepth(int layers, bool all) => (Layers, All) = (layers, all);
+
+    public static FreezeDepth None { get; } = new(0, false);
+    public static FreezeDepth Everything { get; } = new(0, true);
+    public static FreezeDepth Bottom(int layers) =>
+        layers >= 0 ? new(layers, false) : throw new ArgumentOutOfRangeException(nameof(layers), layers, "freeze depth must be 0 or more");
+
+    public bool FreezesEmbeddings => All || Layers > 0;
+
+    public int FrozenLayerCount(int totalLayers) => All ? totalLayers : Math.Min(Layers, totalLayers);
+
+    public override string ToString() => All ? "all" : Layers.ToString();
+
+    /// <summary>Parses "all", "none" or a layer count.</summary>
+    public static FreezeDepth Parse(string text, int? totalLayers = null)
+    {
+        var trimmed = text.Trim().ToLowerInvariant();
+        if (trimmed is "all" or "head" or "head-only") return Everything;
+        if (trimmed is "none" or "") return None;
+        if (!int.TryParse(trimmed, out var layers) || layers < 0)
+            throw new FormatException($"freeze must be 'all', 'none' or a layer count of 0 or more, got '{text}'.");
+        if (totalLayers is { } total && layers > total)
+            throw new FormatException($"freeze {layers} exceeds the model's {total} encoder layers; use 'all' to train only the head.");
+        return Bottom(layers);
+    }
+}
+
+public sealed class BertModel : Module<Tensor, Tensor, Tensor, Tensor>
+{
+    private readonly BertEmbeddings embeddings;
+    private readonly BertEncoder encoder;
+    private readonly BertPooler? pooler;
+
+    public BertConfig Config { get; }
+    public FreezeDepth Freeze { get; private set; } = FreezeDepth.None;
+
+    public BertModel(BertConfig config, bool addPoolingLayer = true) : base(nameof(BertModel))
+    {
+        Config = config;
+        embeddings = new BertEmbeddings(config);
+        encoder = new BertEncoder(config);
+        if (addPoolingLayer) pooler = new BertPooler(config);
+        RegisterComponents();
+        BertInitialization.Apply(this, config.InitializerRange);
+        using (no_grad()) embeddings.WordEmbeddings.weight![config.PadTokenId].zero_();
+    }
+
+    public BertEmbeddings Embeddings => embeddings;
+    public BertEncoder Encoder => encoder;
+    public BertPooler? Pooler => pooler;
+
+    /// <returns>last_hidden_state, [batch, tokens, hidden].</returns>
+    public override Tensor forward(Tensor inputIds, Tensor attentionMask, Tensor tokenTypeIds)
+    {
+        using var scope = NewDisposeScope();
+        var keepMask = attentionMask.to_type(ScalarType.Bool).unsqueeze(1).unsqueeze(2);
+        var frozenLayers = Freeze.FrozenLayerCount(Config.NumHiddenLayers);
+        Tensor hidden;
+        if (Freeze.FreezesEmbeddings)
+        {
+            using (no_grad())
+            {
+                hidden = encoder.RunLayers(embeddings.call(inputIds, tokenTypeIds), keepMask, 0, frozenLayers);
+            }
+        }
+        else
+        {
+            hidden = embeddings.call(inputIds, tokenTypeIds);
+        }
+        return encoder.RunLayers(hidden, keepMask, frozenLayers, Config.NumHiddenLayers).MoveToOuterDisposeScope();
+    }
+
+    public Tensor Pool(Tensor lastHiddenState)
+    {
+        if (pooler is null) throw new InvalidOperationException("This encoder was built without a pooling layer.");
+        if (!Freeze.All) return pooler.call(lastHiddenState);
+        using (no_grad()) return pooler.call(lastHiddenState);
+    }
+
+    public void SetFreeze(FreezeDepth freeze)
+    {
+        if (freeze.Layers > Config.NumHiddenLayers)
+            throw new ArgumentOutOfRangeException(nameof(freeze), $"freeze {freeze.Layers} exceeds the model's {Config.NumHiddenLayers} layers.");
+        Freeze = freeze;
+        foreach (var (_, parameter) in named_parameters()) parameter.requires_grad = true;
+        foreach (var module in FrozenModules())
+            foreach (var (_, parameter) in module.named_parameters()) parameter.requires_grad = false;
+        train(training);
+    }
+
+    private IEnumerable<Module> FrozenModules()
+    {
+        if (Freeze.FreezesEmbeddings) yield return embeddings;
+        var layers = encoder.Layers;
+        for (var i = 0; i < Freeze.FrozenLayerCount(layers.Count); i++) yield return layers[i];
+        if (Freeze.All && pooler is not null) yield return pooler;
+    }
+
+    public override void train(bool train = true)
+    {
+        base.train(train);
+        // Frozen modules never use dropout: their output must not change from one step to the next.
+        foreach (var module in FrozenModules()) module.eval();
+    }
+}
+
+/// <summary>Weight initialisation as transformers' BertPreTrainedModel._init_weights does it.</summary>
+public static class BertInitialization
+{
+    public static void Apply(Module module, double initializerRange)
+    {
+        using var noGrad = no_grad();
+        foreach (var (_, child) in module.named_modules())
+        {
+            switch (child)
+            {
+                case Linear linear:
+                    init.normal_(linear.weight, 0, initializerRange);
+                    if (linear.bias is not null) init.zeros_(linear.bias);
+                    break;
+                case Embedding embedding:
+                    init.normal_(embedding.weight!, 0, initializerRange);
+                    break;
+                case LayerNorm norm:
+                    init.ones_(norm.weight!);
+                    init.zeros_(norm.bias!);
+                    break;
+            }
+        }
+    }
+}
