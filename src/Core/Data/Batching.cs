@@ -1,0 +1,79 @@
+using static TorchSharp.torch;
+
+namespace ExperimentGrid.Core.Data;
+
+/// <summary>A tokenized example: [CLS] pieces [SEP], and its class id.</summary>
+public sealed record EncodedExample(int[] Ids, int Label);
+
+/// <summary>One padded batch on its device. Disposing it frees the tensors.</summary>
+public sealed class Batch : IDisposable
+{
+    public required Tensor InputIds { get; init; }
+    public required Tensor AttentionMask { get; init; }
+    public required Tensor TokenTypeIds { get; init; }
+    public required Tensor Labels { get; init; }
+    public int Size { get; init; }
+
+    /// <summary>Real (non-padding) tokens in the batch.</summary>
+    public long Tokens { get; init; }
+
+    /// <summary>Padded positions, batch × longest sequence; what the matrix multiplications actually process.</summary>
+    public long PaddedTokens { get; init; }
+
+    public void Dispose()
+    {
+        InputIds.Dispose();
+        AttentionMask.Dispose();
+        TokenTypeIds.Dispose();
+        Labels.Dispose();
+    }
+}
+
+public static class Batching
+{
+    /// <summary>Pads to the longest sequence in the batch (dynamic padding), as DataCollatorWithPadding does.</summary>
+    public static Batch Collate(IReadOnlyList<EncodedExample> examples, int padId, Device device)
+    {
+        var width = examples.Max(e => e.Ids.Length);
+        var ids = new long[examples.Count * width];
+        var mask = new long[examples.Count * width];
+        var labels = new long[examples.Count];
+        long tokens = 0;
+        for (var b = 0; b < examples.Count; b++)
+        {
+            var row = examples[b].Ids;
+            var offset = b * width;
+            for (var t = 0; t < width; t++)
+            {
+                var real = t < row.Length;
+                ids[offset + t] = real ? row[t] : padId;
+                mask[offset + t] = real ? 1 : 0;
+            }
+            tokens += row.Length;
+            labels[b] = examples[b].Label;
+        }
+        return new Batch
+        {
+            InputIds = tensor(ids, examples.Count, width).to(device),
+            AttentionMask = tensor(mask, examples.Count, width).to(device),
+            TokenTypeIds = zeros(examples.Count, width, ScalarType.Int64, device),
+            Labels = tensor(labels).to(device),
+            Size = examples.Count,
+            Tokens = tokens,
+            PaddedTokens = (long)examples.Count * width,
+        };
+    }
+
+    /// <summary>Index batches of a seeded shuffle; <paramref name="epoch"/> varies the order from epoch to epoch.</summary>
+    public static IEnumerable<int[]> ShuffledBatches(int count, int batchSize, int seed, int epoch)
+    {
+        var order = Enumerable.Range(0, count).ToArray();
+        // Not HashCode.Combine: it is salted per process, and a seed must repeat across runs.
+        new Random(unchecked(seed * 1_000_003 + epoch)).Shuffle(order);
+        return order.Chunk(batchSize);
+    }
+
+    /// <summary>Index batches in length order: the fewest padded tokens for evaluation, where order does not matter.</summary>
+    public static IEnumerable<int[]> LengthSortedBatches(IReadOnlyList<EncodedExample> examples, int batchSize) =>
+        Enumerable.Range(0, examples.Count).OrderBy(i => examples[i].Ids.Length).ThenBy(i => i).Chunk(batchSize);
+}

@@ -1,0 +1,72 @@
+using ExperimentGrid.Core.Data;
+using ExperimentGrid.Core.Modeling;
+using ExperimentGrid.Core.Tokenization;
+using ExperimentGrid.Core.Trials;
+using Microsoft.Extensions.Logging;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace ExperimentGrid.Core.Inference;
+
+/// <summary>
+/// Sentence embeddings by the sentence-transformers convention for all-MiniLM-L6-v2: the mean of the last hidden
+/// states over real (unpadded) tokens, L2-normalised.
+/// </summary>
+public sealed class SentenceEmbedder : IDisposable
+{
+    private readonly BertModel _encoder;
+    private readonly TextTokenizer _tokenizer;
+    private readonly Device _device;
+    private readonly int _maxLength;
+
+    private SentenceEmbedder(BertModel encoder, TextTokenizer tokenizer, Device device, int maxLength) =>
+        (_encoder, _tokenizer, _device, _maxLength) = (encoder, tokenizer, device, maxLength);
+
+    public int Dimension => _encoder.Config.HiddenSize;
+
+    /// <param name="maxLength">all-MiniLM-L6-v2 was trained with 256-token inputs; sentence-transformers truncates there.</param>
+    public static SentenceEmbedder Load(string model, string device = "auto", int maxLength = 256, ILogger? logger = null)
+    {
+        var directory = ModelSource.Open(model, logger);
+        var resolved = Devices.Resolve(device);
+        var encoder = new BertModel(directory.Config, addPoolingLayer: false);
+        var weights = directory.ReadWeights();
+        try
+        {
+            ModelDirectory.LoadWeights(encoder, weights, directory.Path, [], logger);
+        }
+        finally
+        {
+            foreach (var t in weights.Values) t.Dispose();
+        }
+        encoder.to(resolved);
+        encoder.eval();
+        return new SentenceEmbedder(encoder, directory.Tokenizer, resolved, Math.Min(maxLength, directory.Config.MaxPositionEmbeddings));
+    }
+
+    public float[][] Embed(IReadOnlyList<string> texts, int batchSize = 64)
+    {
+        var encoded = texts.Select(t => new EncodedExample(_tokenizer.Encode(t, _maxLength), 0)).ToList();
+        var embeddings = new float[texts.Count][];
+        using var noGrad = no_grad();
+        foreach (var indices in Batching.LengthSortedBatches(encoded, batchSize))
+        {
+            using var scope = NewDisposeScope();
+            using var batch = Batching.Collate([.. indices.Select(i => encoded[i])], _tokenizer.PadId, _device);
+            var hidden = _encoder.call(batch.InputIds, batch.AttentionMask, batch.TokenTypeIds);
+            var rows = MeanPool(hidden, batch.AttentionMask).cpu().data<float>().ToArray();
+            for (var k = 0; k < indices.Length; k++) embeddings[indices[k]] = rows[(k * Dimension)..((k + 1) * Dimension)];
+        }
+        return embeddings;
+    }
+
+    /// <summary>Masked mean over tokens, then L2 normalisation; [batch, tokens, hidden] → [batch, hidden].</summary>
+    public static Tensor MeanPool(Tensor hidden, Tensor attentionMask)
+    {
+        var mask = attentionMask.unsqueeze(-1).to_type(hidden.dtype);
+        var mean = (hidden * mask).sum(1) / mask.sum(1).clamp_min(1e-9);
+        return nn.functional.normalize(mean, p: 2, dim: 1);
+    }
+
+    public void Dispose() => _encoder.Dispose();
+}

@@ -1,0 +1,63 @@
+using ExperimentGrid.Core.Data;
+using ExperimentGrid.Core.Modeling;
+using ExperimentGrid.Core.Tokenization;
+using ExperimentGrid.Core.Trials;
+using Microsoft.Extensions.Logging;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace ExperimentGrid.Core.Inference;
+
+public sealed record LabelScore(string Label, double Probability);
+
+public sealed record Prediction(string Text, string Label, IReadOnlyList<LabelScore> Scores);
+
+/// <summary>Serves a saved sequence classifier: label and class probabilities per text.</summary>
+public sealed class TextClassifier : IDisposable
+{
+    private readonly BertForSequenceClassification _model;
+    private readonly TextTokenizer _tokenizer;
+    private readonly IReadOnlyList<string> _labels;
+    private readonly Device _device;
+    private readonly int _maxLength;
+
+    private TextClassifier(BertForSequenceClassification model, TextTokenizer tokenizer, IReadOnlyList<string> labels, Device device, int maxLength)
+    {
+        (_model, _tokenizer, _labels, _device, _maxLength) = (model, tokenizer, labels, device, maxLength);
+    }
+
+    public static TextClassifier Load(string model, string device = "auto", int maxLength = 512, ILogger? logger = null)
+    {
+        var directory = ModelSource.Open(model, logger);
+        var labels = directory.Config.Labels;
+        if (labels.Count < 2)
+            throw new InvalidDataException($"{directory.Path}: config.json has no id2label; it is not a trained classifier (train one with `grid train`).");
+        var resolved = Devices.Resolve(device);
+        var classifier = directory.LoadModel(c => new BertForSequenceClassification(c, labels.Count), logger);
+        classifier.to(resolved);
+        classifier.eval();
+        return new TextClassifier(classifier, directory.Tokenizer, labels, resolved, Math.Min(maxLength, directory.Config.MaxPositionEmbeddings));
+    }
+
+    public IReadOnlyList<Prediction> Predict(IReadOnlyList<string> texts, int batchSize = 64)
+    {
+        var encoded = texts.Select(t => new EncodedExample(_tokenizer.Encode(t, _maxLength), 0)).ToList();
+        var predictions = new Prediction[texts.Count];
+        using var noGrad = no_grad();
+        foreach (var indices in Batching.LengthSortedBatches(encoded, batchSize))
+        {
+            using var scope = NewDisposeScope();
+            using var batch = Batching.Collate([.. indices.Select(i => encoded[i])], _tokenizer.PadId, _device);
+            var probabilities = _model.call(batch.InputIds, batch.AttentionMask, batch.TokenTypeIds).softmax(1).cpu().data<float>().ToArray();
+            for (var k = 0; k < indices.Length; k++)
+            {
+                var scores = _labels.Select((label, c) => new LabelScore(label, probabilities[k * _labels.Count + c])).ToList();
+                var best = scores.MaxBy(s => s.Probability)!;
+                predictions[indices[k]] = new Prediction(texts[indices[k]], best.Label, scores);
+            }
+        }
+        return predictions;
+    }
+
+    public void Dispose() => _model.Dispose();
+}

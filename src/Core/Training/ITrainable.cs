@@ -1,0 +1,41 @@
+using ExperimentGrid.Core.Trials;
+
+namespace ExperimentGrid.Core.Training;
+
+/// <summary>
+/// Ray Tune's trainable contract: set up once, then step (one epoch of training and its evaluation) until done,
+/// checkpointing between steps so a scheduler can pause, move or resume the trial.
+/// </summary>
+public interface ITrainable : IDisposable
+{
+    int Epochs { get; }
+    int CompletedEpochs { get; }
+    int GlobalStep { get; }
+
+    /// <summary>Loads the model, reads and tokenizes the data, builds the optimizer. Throws on bad input, naming it.</summary>
+    void Setup();
+
+    /// <summary>Trains one epoch and evaluates it.</summary>
+    EpochResult Step(CancellationToken cancellationToken = default);
+
+    /// <summary>Writes everything resuming needs: weights, optimizer moments, counters and RNG state.</summary>
+    void SaveCheckpoint(string directory);
+
+    /// <summary>Restores a checkpoint written by <see cref="SaveCheckpoint"/> after <see cref="Setup"/>.</summary>
+    void LoadCheckpoint(string directory);
+}
+
+/// <summary>Live training progress, reported after every optimizer step.</summary>
+public sealed record TrainingProgress(
+    int Epoch,
+    int Epochs,
+    int Step,
+    int TotalSteps,
+    double Loss,
+    double LearningRate,
+    double SamplesPerSecond,
+    double TokensPerSecond,
+    TimeSpan Elapsed);
+
+/// <summary>Training produced a non-finite loss; the trial fails instead of training on garbage.</summary>
+public sealed class TrainingDivergedException(string message) : Exception(message);

@@ -1,0 +1,40 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace ExperimentGrid.Core.Training;
+
+public static class Optimization
+{
+    /// <summary>
+    /// AdamW over the trainable parameters, in two groups as transformers' Trainer builds them: weight decay on
+    /// weights, none on biases and LayerNorm weights.
+    /// </summary>
+    public static AdamW AdamW(nn.Module model, double learningRate, double weightDecay)
+    {
+        var trainable = model.named_parameters().Where(p => p.parameter.requires_grad).ToList();
+        if (trainable.Count == 0) throw new InvalidOperationException("every parameter is frozen; nothing to train.");
+        static bool NoDecay(string name) => name.EndsWith(".bias", StringComparison.Ordinal) || name.Contains("LayerNorm", StringComparison.Ordinal);
+        var groups = new List<TorchSharp.Modules.AdamW.ParamGroup>
+        {
+            new(trainable.Where(p => !NoDecay(p.name)).Select(p => p.parameter), new TorchSharp.Modules.AdamW.Options { LearningRate = learningRate, weight_decay = weightDecay }),
+            new(trainable.Where(p => NoDecay(p.name)).Select(p => p.parameter), new TorchSharp.Modules.AdamW.Options { LearningRate = learningRate, weight_decay = 0 }),
+        };
+        return optim.AdamW(groups.Where(g => g.Parameters.Any()), learningRate, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: weightDecay);
+    }
+
+    /// <summary>
+    /// transformers' get_linear_schedule_with_warmup as a pure function of the step, so resuming needs only the step:
+    /// linear rise over the warm-up steps, then linear decay to zero at the last step.
+    /// </summary>
+    public static double LinearScheduleFactor(int step, int warmupSteps, int totalSteps)
+    {
+        if (step < warmupSteps) return (double)step / Math.Max(1, warmupSteps);
+        return Math.Max(0.0, (double)(totalSteps - step) / Math.Max(1, totalSteps - warmupSteps));
+    }
+
+    public static void SetLearningRate(optim.Optimizer optimizer, double learningRate)
+    {
+        foreach (var group in optimizer.ParamGroups) group.LearningRate = learningRate;
+    }
+}

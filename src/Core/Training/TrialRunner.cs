@@ -1,0 +1,60 @@
+using System.Diagnostics;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using ExperimentGrid.Core.Trials;
+using Microsoft.Extensions.Logging;
+
+namespace ExperimentGrid.Core.Training;
+
+/// <summary>Runs one trial to completion: setup, every epoch, the test evaluation, the saved model and metrics.json.</summary>
+public static class TrialRunner
+{
+    public const string MetricsFile = "metrics.json";
+
+    public static TrialResult Run(TrialSpec spec, string? outputDirectory, ILogger? logger = null,
+        IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        var clock = Stopwatch.StartNew();
+        using var trainable = new TextClassificationTrainable(spec, logger, progress);
+        trainable.Setup();
+        var epochs = new List<EpochResult>();
+        while (trainable.CompletedEpochs < trainable.Epochs) epochs.Add(trainable.Step(cancellationToken));
+        var test = spec.TestSplit is { } testSplit ? trainable.EvaluateSplit(testSplit, spec.EvalLimit) : null;
+
+        if (outputDirectory is not null) trainable.SaveModel(outputDirectory);
+        var trainSeconds = epochs.Sum(e => e.TrainSeconds);
+        var result = new TrialResult(
+            spec,
+            epochs,
+            test,
+            trainable.LossCurve,
+            epochs.Sum(e => e.SamplesPerSecond * e.TrainSeconds) / trainSeconds,
+            epochs.Sum(e => e.TokensPerSecond * e.TrainSeconds) / trainSeconds,
+            clock.Elapsed.TotalSeconds,
+            trainable.TrainableParameters,
+            trainable.TotalParameters,
+            trainable.DeviceName,
+            outputDirectory is null ? null : Path.GetFullPath(outputDirectory));
+        if (outputDirectory is not null)
+            File.WriteAllText(Path.Combine(outputDirectory, MetricsFile), ToJson(result));
+        return result;
+    }
+
+    public static readonly JsonSerializerOptions Json = new()
+    {
+        WriteIndented = true,
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.KebabCaseLower), new FreezeDepthConverter() },
+    };
+
+    public static string ToJson<T>(T value) => JsonSerializer.Serialize(value, Json);
+
+    private sealed class FreezeDepthConverter : JsonConverter<Modeling.FreezeDepth>
+    {
+        public override Modeling.FreezeDepth Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) =>
+            Modeling.FreezeDepth.Parse(reader.TokenType == JsonTokenType.Number ? reader.GetInt32().ToString() : reader.GetString() ?? "");
+
+        public override void Write(Utf8JsonWriter writer, Modeling.FreezeDepth value, JsonSerializerOptions options) =>
+            writer.WriteStringValue(value.ToString());
+    }
+}

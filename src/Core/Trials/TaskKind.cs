@@ -1,0 +1,20 @@
+namespace ExperimentGrid.Core.Trials;
+
+public enum TaskKind
+{
+    TextClassification,
+}
+
+public static class TaskKinds
+{
+    private static readonly Dictionary<string, TaskKind> ByName = new(StringComparer.OrdinalIgnoreCase)
+    {
+        ["text-classification"] = TaskKind.TextClassification,
+    };
+
+    public static IEnumerable<string> Names => ByName.Keys;
+
+    public static string Name(this TaskKind kind) => ByName.First(p => p.Value == kind).Key;
+
+    public static bool TryParse(string? text, out TaskKind kind) => ByName.TryGetValue(text?.Trim() ?? "", out kind);
+}

@@ -1,0 +1,36 @@
+using ExperimentGrid.Core.Modeling;
+
+namespace ExperimentGrid.Core.Trials;
+
+/// <summary>
+/// One trial: task + model + dataset + hyperparameters. The same names serve every task where they mean the same
+/// thing, so a sweep varies them uniformly. Build one from a <see cref="TrialConfig"/> (flags or YAML), which
+/// validates every field and names each problem.
+/// </summary>
+public sealed record TrialSpec
+{
+    public TaskKind Task { get; init; } = TaskKind.TextClassification;
+    public string Model { get; init; } = "minilm";
+    public string Dataset { get; init; } = "rotten_tomatoes";
+    public string? DataRoot { get; init; }
+    public string TextColumn { get; init; } = "text";
+    public string LabelColumn { get; init; } = "label";
+    public string TrainSplit { get; init; } = "train";
+    public string EvalSplit { get; init; } = "validation";
+    public string? TestSplit { get; init; } = "test";
+    public int? TrainLimit { get; init; }
+    public int? EvalLimit { get; init; }
+    public IReadOnlyList<string>? LabelNames { get; init; }
+
+    public int Epochs { get; init; } = 1;
+    public double LearningRate { get; init; } = 2e-5;
+    public int BatchSize { get; init; } = 16;
+    public int EvalBatchSize { get; init; } = 64;
+    public double WeightDecay { get; init; } = 0.01;
+    public double WarmupRatio { get; init; }
+    public double MaxGradNorm { get; init; } = 1.0;
+    public int Seed { get; init; } = 42;
+    public int MaxLength { get; init; } = 512;
+    public FreezeDepth Freeze { get; init; } = FreezeDepth.None;
+    public string Device { get; init; } = "auto";
+}
