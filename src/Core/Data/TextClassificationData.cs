@@ -103,7 +103,7 @@ public static class TextClassificationData
             ?? throw new DatasetException($"{path}: no column '{name}' (columns: {string.Join(", ", fields.Select(f => f.Name))}).");
         var textField = Field(textColumn);
         var labelField = Field(labelColumn);
-        if (textField.ClrType != typeof(string))
+        if (textField.ClrType != typeof(string) && textField.ClrType != typeof(ReadOnlyMemory<char>))
             throw new DatasetException($"{path}: column '{textColumn}' holds {textField.ClrType.Name}, not text.");
         var row = 0;
         for (var g = 0; g < reader.RowGroupCount; g++)
