@@ -31,16 +31,7 @@ public sealed class FineTuner : IDisposable
         _trainable = [.. _model.parameters().Where(p => p.requires_grad)];
     }
 
-    public void Step(Batch batch)
-    {
-        using var scope = NewDisposeScope();
-        var logits = _model.call(batch.InputIds, batch.AttentionMask, batch.TokenTypeIds);
-        var loss = nn.functional.cross_entropy(logits, batch.Labels);
-        _optimizer.zero_grad();
-        loss.backward();
-        nn.utils.clip_grad_norm_(_trainable, MaxGradNorm);
-        _optimizer.step();
-    }
+    public void Step(Batch batch) => Optimization.ClassificationStep(_model, _optimizer, _trainable, batch, MaxGradNorm);
 
     public void Dispose()
     {

@@ -56,16 +56,7 @@ public static class InferenceBenchmark
     private static (Timing Timing, float[] FirstBatch) MeasureTorch(ModelDirectory source, List<PaddedBatch> batches, int warmup, int repetitions)
     {
         // No pooler: the ONNX graph is asked for last_hidden_state only.
-        using var encoder = new BertModel(source.Config, addPoolingLayer: false);
-        var weights = source.ReadWeights();
-        try
-        {
-            ModelDirectory.LoadWeights(encoder, weights, source.Path, []);
-        }
-        finally
-        {
-            foreach (var tensor in weights.Values) tensor.Dispose();
-        }
+        using var encoder = source.LoadEncoder(addPoolingLayer: false);
         encoder.eval();
         using var noGrad = no_grad();
 

@@ -46,9 +46,7 @@ public sealed class OnnxParityTests(ModelFixture models)
         ]);
         var reference = results.First(r => r.Name == "last_hidden_state").AsTensor<float>().ToArray();
 
-        using var model = new BertModel(directory.Config, addPoolingLayer: bundled.HasPooler);
-        var weights = directory.ReadWeights();
-        ModelDirectory.LoadWeights(model, weights, directory.Path, []);
+        using var model = directory.LoadEncoder(addPoolingLayer: bundled.HasPooler);
         model.eval();
         using var noGrad = no_grad();
         using var output = model.call(tensor(ids, Texts.Length, width), tensor(mask, Texts.Length, width), tensor(types, Texts.Length, width));

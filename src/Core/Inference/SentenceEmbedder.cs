@@ -29,16 +29,7 @@ public sealed class SentenceEmbedder : IDisposable
     {
         var directory = ModelSource.Open(model, logger);
         var resolved = Devices.Resolve(device);
-        var encoder = new BertModel(directory.Config, addPoolingLayer: false);
-        var weights = directory.ReadWeights();
-        try
-        {
-            ModelDirectory.LoadWeights(encoder, weights, directory.Path, [], logger);
-        }
-        finally
-        {
-            foreach (var t in weights.Values) t.Dispose();
-        }
+        var encoder = directory.LoadEncoder(addPoolingLayer: false, logger);
         encoder.to(resolved);
         encoder.eval();
         return new SentenceEmbedder(encoder, directory.Tokenizer, resolved, Math.Min(maxLength, directory.Config.MaxPositionEmbeddings));

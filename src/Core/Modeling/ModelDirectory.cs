@@ -146,6 +146,22 @@ public sealed class ModelDirectory
         return model;
     }
 
+    /// <summary>The bare encoder (no task head) from this directory's weights; a head checkpoint's extra keys are ignored.</summary>
+    public BertModel LoadEncoder(bool addPoolingLayer, ILogger? logger = null)
+    {
+        var encoder = new BertModel(Config, addPoolingLayer);
+        var weights = ReadWeights();
+        try
+        {
+            LoadWeights(encoder, weights, Path, [], logger);
+        }
+        finally
+        {
+            foreach (var tensor in weights.Values) tensor.Dispose();
+        }
+        return encoder;
+    }
+
     /// <summary>Writes config.json, model.safetensors and the tokenizer files of a head model into <paramref name="path"/>.</summary>
     public static void Save<THead>(string path, THead model, BertConfig config, TextTokenizer tokenizer)
         where THead : nn.Module, IEncoderHead

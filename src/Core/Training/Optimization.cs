@@ -33,6 +33,23 @@ public static class Optimization
         return Math.Max(0.0, (double)(totalSteps - step) / Math.Max(1, totalSteps - warmupSteps));
     }
 
+    /// <summary>
+    /// One optimizer step of a sequence classifier: forward, cross-entropy, backward, gradient clipping, AdamW.
+    /// Every tensor is freed in the step's own dispose scope; only the loss leaves it, as a number.
+    /// </summary>
+    public static float ClassificationStep(nn.Module<Tensor, Tensor, Tensor, Tensor> model, optim.Optimizer optimizer,
+        IReadOnlyList<Parameter> trainable, Data.Batch batch, double maxGradNorm)
+    {
+        using var scope = NewDisposeScope();
+        var logits = model.call(batch.InputIds, batch.AttentionMask, batch.TokenTypeIds);
+        var loss = nn.functional.cross_entropy(logits, batch.Labels);
+        optimizer.zero_grad();
+        loss.backward();
+        nn.utils.clip_grad_norm_(trainable, maxGradNorm);
+        optimizer.step();
+        return loss.item<float>();
+    }
+
     public static void SetLearningRate(optim.Optimizer optimizer, double learningRate)
     {
         foreach (var group in optimizer.ParamGroups) group.LearningRate = learningRate;

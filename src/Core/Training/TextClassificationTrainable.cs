@@ -93,16 +93,9 @@ public sealed class TextClassificationTrainable(TrialSpec spec, ILogger? logger 
             Optimization.SetLearningRate(optimizer, learningRate);
             float loss;
             long batchTokens;
-            using (var scope = NewDisposeScope())
+            using (var batch = Batching.Collate([.. indices.Select(i => _train[i])], Tokenizer.PadId, _device))
             {
-                using var batch = Batching.Collate([.. indices.Select(i => _train[i])], Tokenizer.PadId, _device);
-                var logits = model.call(batch.InputIds, batch.AttentionMask, batch.TokenTypeIds);
-                var lossTensor = nn.functional.cross_entropy(logits, batch.Labels);
-                optimizer.zero_grad();
-                lossTensor.backward();
-                nn.utils.clip_grad_norm_(trainable, Spec.MaxGradNorm);
-                optimizer.step();
-                loss = lossTensor.item<float>();
+                loss = Optimization.ClassificationStep(model, optimizer, trainable, batch, Spec.MaxGradNorm);
                 batchTokens = batch.Tokens;
             }
             GlobalStep++;

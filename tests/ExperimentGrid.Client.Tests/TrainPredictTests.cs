@@ -1,0 +1,43 @@
+using System.Text.Json.Nodes;
+
+namespace ExperimentGrid.Client.Tests;
+
+[Collection(ConsoleCollection.Name)]
+public sealed class TrainPredictTests : IDisposable
+{
+    private readonly string _directory = Directory.CreateTempSubdirectory("grid-train-").FullName;
+
+    public void Dispose() => Directory.Delete(_directory, recursive: true);
+
+    [Fact]
+    public async Task Train_saves_a_model_and_metrics_that_predict_serves()
+    {
+        var config = Path.Combine(_directory, "trial.yaml");
+        await File.WriteAllTextAsync(config, "model: minilm\ndataset: rotten_tomatoes\ntrain_limit: 48\neval_limit: 24\nmax_length: 48\nlabel_names: [neg, pos]\nepochs: 1\n");
+        var output = Path.Combine(_directory, "model");
+
+        var train = await Cli.RunAsync("train", "--config", config, "--learning-rate", "5e-5", "--out", output, "--json", "--device", "cpu");
+        Assert.True(train.ExitCode == 0, train.Error);
+        var result = JsonNode.Parse(train.Out)!;
+        Assert.Equal(5e-5, result["spec"]!["learning_rate"]!.GetValue<double>());
+        Assert.Equal(48, result["spec"]!["train_limit"]!.GetValue<int>());
+        Assert.Equal(3, result["epochs"]![0]!["global_step"]!.GetValue<int>());
+        Assert.Equal(24, result["test"]!["examples"]!.GetValue<int>());
+        Assert.InRange(result["test"]!["f1"]!.GetValue<double>(), 0, 1);
+        Assert.Equal(3, result["loss_curve"]!.AsArray().Count);
+        Assert.True(File.Exists(Path.Combine(output, "metrics.json")));
+        Assert.True(File.Exists(Path.Combine(output, "model.safetensors")));
+
+        var predict = await Cli.RunAsync("predict", "--model", output, "--json", "a masterpiece of warmth and wit", "a tedious, lifeless mess");
+        Assert.True(predict.ExitCode == 0, predict.Error);
+        var predictions = JsonNode.Parse(predict.Out)!.AsArray();
+        Assert.Equal(2, predictions.Count);
+        foreach (var prediction in predictions)
+        {
+            var scores = prediction!["scores"]!.AsArray();
+            Assert.Equal(["neg", "pos"], scores.Select(s => s!["label"]!.GetValue<string>()));
+            Assert.Equal(1.0, scores.Sum(s => s!["probability"]!.GetValue<double>()), 4);
+            Assert.Contains(prediction["label"]!.GetValue<string>(), new[] { "neg", "pos" });
+        }
+    }
+}
