@@ -108,6 +108,7 @@ internal static class TrainCommand
         }
 
         TrialResult? result = null;
+        var liveLogger = new ConsoleLogger(console);
         console.Progress()
             .AutoClear(false)
             .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(),
@@ -121,7 +122,7 @@ internal static class TrainCommand
                     bar.Value = p.Step;
                     bar.Description = $"epoch {p.Epoch}/{p.Epochs} step {p.Step}/{p.TotalSteps} loss {p.Loss:F4} {p.SamplesPerSecond:F1} samples/s {p.TokensPerSecond:F0} tok/s";
                 });
-                result = TrialRunner.Run(spec, outDir, logger, live, cancellation);
+                result = TrialRunner.Run(spec, outDir, liveLogger, live, cancellation);
             });
         return result!;
     }

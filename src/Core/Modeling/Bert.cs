@@ -271,7 +271,11 @@ public sealed class BertModel : Module<Tensor, Tensor, Tensor, Tensor>
     public override Tensor forward(Tensor inputIds, Tensor attentionMask, Tensor tokenTypeIds)
     {
         using var scope = NewDisposeScope();
-        var keepMask = attentionMask.to_type(ScalarType.Bool).unsqueeze(1).unsqueeze(2);
+        // An unpadded batch needs no mask, and SDPA's unmasked kernel is the faster one. The check costs a device
+        // sync, so it is made only where syncs are free (CPU); a GPU always takes the mask.
+        Tensor? keepMask = attentionMask.device_type == DeviceType.CPU && attentionMask.all().item<bool>()
+            ? null
+            : attentionMask.to_type(ScalarType.Bool).unsqueeze(1).unsqueeze(2);
         var frozenLayers = Freeze.FrozenLayerCount(Config.NumHiddenLayers);
         Tensor hidden;
         if (Freeze.FreezesEmbeddings)
