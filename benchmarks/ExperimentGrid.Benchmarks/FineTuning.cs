@@ -1,7 +1,6 @@
 using ExperimentGrid.Core.Data;
 using ExperimentGrid.Core.Modeling;
 using ExperimentGrid.Core.Training;
-using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace ExperimentGrid.Benchmarks;
@@ -19,7 +18,6 @@ public sealed class FineTuner : IDisposable
 
     private readonly BertForSequenceClassification _model;
     private readonly AdamW _optimizer;
-    private readonly List<Parameter> _trainable;
 
     public FineTuner(ModelDirectory source, int seed)
     {
@@ -28,10 +26,9 @@ public sealed class FineTuner : IDisposable
         _model = source.LoadModel(config => new BertForSequenceClassification(config, Labels));
         _model.train();
         _optimizer = Optimization.AdamW(_model, LearningRate, WeightDecay);
-        _trainable = [.. _model.parameters().Where(p => p.requires_grad)];
     }
 
-    public void Step(Batch batch) => Optimization.ClassificationStep(_model, _optimizer, _trainable, batch, MaxGradNorm);
+    public void Step(Batch batch) => Optimization.ClassificationStep(_model, _optimizer, batch, MaxGradNorm);
 
     public void Dispose()
     {

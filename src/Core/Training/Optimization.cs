@@ -13,14 +13,12 @@ public static class Optimization
     public static AdamW AdamW(nn.Module model, double learningRate, double weightDecay)
     {
         var trainable = model.named_parameters().Where(p => p.parameter.requires_grad).ToList();
-        if (trainable.Count == 0) throw new InvalidOperationException("every parameter is frozen; nothing to train.");
         static bool NoDecay(string name) => name.EndsWith(".bias", StringComparison.Ordinal) || name.Contains("LayerNorm", StringComparison.Ordinal);
-        var groups = new List<TorchSharp.Modules.AdamW.ParamGroup>
-        {
-            new(trainable.Where(p => !NoDecay(p.name)).Select(p => p.parameter), new TorchSharp.Modules.AdamW.Options { LearningRate = learningRate, weight_decay = weightDecay }),
-            new(trainable.Where(p => NoDecay(p.name)).Select(p => p.parameter), new TorchSharp.Modules.AdamW.Options { LearningRate = learningRate, weight_decay = 0 }),
-        };
-        return optim.AdamW(groups.Where(g => g.Parameters.Any()), learningRate, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: weightDecay);
+        return new AdamW(
+        [
+            new AdamW.Group([.. trainable.Where(p => !NoDecay(p.name))], weightDecay),
+            new AdamW.Group([.. trainable.Where(p => NoDecay(p.name))], 0),
+        ], learningRate);
     }
 
     /// <summary>
@@ -37,21 +35,15 @@ public static class Optimization
     /// One optimizer step of a sequence classifier: forward, cross-entropy, backward, gradient clipping, AdamW.
     /// Every tensor is freed in the step's own dispose scope; only the loss leaves it, as a number.
     /// </summary>
-    public static float ClassificationStep(nn.Module<Tensor, Tensor, Tensor, Tensor> model, optim.Optimizer optimizer,
-        IReadOnlyList<Parameter> trainable, Data.Batch batch, double maxGradNorm)
+    public static float ClassificationStep(nn.Module<Tensor, Tensor, Tensor, Tensor> model, AdamW optimizer, Data.Batch batch, double maxGradNorm)
     {
         using var scope = NewDisposeScope();
         var logits = model.call(batch.InputIds, batch.AttentionMask, batch.TokenTypeIds);
         var loss = nn.functional.cross_entropy(logits, batch.Labels);
-        optimizer.zero_grad();
+        optimizer.ZeroGrad();
         loss.backward();
-        nn.utils.clip_grad_norm_(trainable, maxGradNorm);
-        optimizer.step();
+        nn.utils.clip_grad_norm_(optimizer.Parameters, maxGradNorm);
+        optimizer.Step();
         return loss.item<float>();
-    }
-
-    public static void SetLearningRate(optim.Optimizer optimizer, double learningRate)
-    {
-        foreach (var group in optimizer.ParamGroups) group.LearningRate = learningRate;
     }
 }

@@ -8,7 +8,6 @@ using ExperimentGrid.Core.Trials;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using TorchSharp;
-using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace ExperimentGrid.Core.Training;
@@ -80,7 +79,6 @@ public sealed class TextClassificationTrainable(TrialSpec spec, ILogger? logger 
         if (CompletedEpochs >= Spec.Epochs) throw new InvalidOperationException($"all {Spec.Epochs} epochs are done.");
         var epoch = CompletedEpochs;
         var warmup = (int)Math.Ceiling(Spec.WarmupRatio * TotalSteps);
-        var trainable = model.parameters().Where(p => p.requires_grad).ToList();
 
         model.train();
         var clock = Stopwatch.StartNew();
@@ -90,12 +88,12 @@ public sealed class TextClassificationTrainable(TrialSpec spec, ILogger? logger 
         {
             cancellationToken.ThrowIfCancellationRequested();
             var learningRate = Spec.LearningRate * Optimization.LinearScheduleFactor(GlobalStep, warmup, TotalSteps);
-            Optimization.SetLearningRate(optimizer, learningRate);
+            optimizer.LearningRate = learningRate;
             float loss;
             long batchTokens;
             using (var batch = Batching.Collate([.. indices.Select(i => _train[i])], Tokenizer.PadId, _device))
             {
-                loss = Optimization.ClassificationStep(model, optimizer, trainable, batch, Spec.MaxGradNorm);
+                loss = Optimization.ClassificationStep(model, optimizer, batch, Spec.MaxGradNorm);
                 batchTokens = batch.Tokens;
             }
             GlobalStep++;
@@ -149,7 +147,7 @@ public sealed class TextClassificationTrainable(TrialSpec spec, ILogger? logger 
     public void SaveModel(string directory) => ModelDirectory.Save(directory, Model, _config!, Tokenizer);
 
     private const string WeightsFile = "trainable.safetensors";
-    private const string OptimizerFile = "optimizer.bin";
+    private const string OptimizerFile = "optimizer.safetensors";
     private const string StateFile = "trainer-state.json";
 
     private sealed record CheckpointState(int CompletedEpochs, int GlobalStep, int Seed, List<LossPoint> LossCurve);
@@ -159,7 +157,7 @@ public sealed class TextClassificationTrainable(TrialSpec spec, ILogger? logger 
         Directory.CreateDirectory(directory);
         Safetensors.Save(Path.Combine(directory, WeightsFile), Model.state_dict().Append(
             KeyValuePair.Create("__rng_state__", random.get_rng_state().to_type(ScalarType.Int64))));
-        _optimizer!.save_state_dict(Path.Combine(directory, OptimizerFile));
+        _optimizer!.Save(Path.Combine(directory, OptimizerFile));
         File.WriteAllText(Path.Combine(directory, StateFile),
             JsonSerializer.Serialize(new CheckpointState(CompletedEpochs, GlobalStep, Spec.Seed, _lossCurve), CheckpointJson));
         _config!.Save(Path.Combine(directory, ModelDirectory.ConfigFile));
@@ -184,7 +182,7 @@ public sealed class TextClassificationTrainable(TrialSpec spec, ILogger? logger 
         {
             foreach (var tensor in weights.Values) tensor.Dispose();
         }
-        _optimizer!.load_state_dict(Path.Combine(directory, OptimizerFile));
+        _optimizer!.Load(Path.Combine(directory, OptimizerFile));
         CompletedEpochs = state.CompletedEpochs;
         GlobalStep = state.GlobalStep;
         _lossCurve.Clear();
