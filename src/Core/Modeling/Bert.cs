@@ -38,7 +38,50 @@ public sealed class BertEmbeddings : Module<Tensor, Tensor, Tensor>
     }
 }
 
-public sealed class BertSelfAttention : Module<Tensor, Tensor?, Tensor>
+/// <summary>
+/// Where the real tokens of a padded batch sit. The encoder runs every position-wise operation (the dense layers,
+/// LayerNorm, GELU) on the packed real tokens, [real tokens, hidden], and pads only inside attention. With dynamic
+/// padding a batch is often half padding, so this halves the dense work. Outputs at padded positions are zeros.
+/// </summary>
+public sealed class TokenLayout
+{
+    public long Batch { get; }
+    public long Tokens { get; }
+
+    /// <summary>Flat indices (into batch × tokens) of the real tokens; null when nothing is padded.</summary>
+    public Tensor? RealTokens { get; }
+
+    /// <summary>[batch, 1, 1, tokens], true where a key may be attended; null when nothing is padded.</summary>
+    public Tensor? KeepMask { get; }
+
+    private TokenLayout(long batch, long tokens, Tensor? realTokens, Tensor? keepMask) =>
+        (Batch, Tokens, RealTokens, KeepMask) = (batch, tokens, realTokens, keepMask);
+
+    /// <summary>Reads the attention mask once (one device sync: the packed size depends on the data).</summary>
+    public static TokenLayout Of(Tensor attentionMask)
+    {
+        var (batch, tokens) = (attentionMask.shape[0], attentionMask.shape[1]);
+        var realTokens = attentionMask.reshape(-1).nonzero().squeeze(1);
+        if (realTokens.shape[0] == batch * tokens) return new TokenLayout(batch, tokens, null, null);
+        return new TokenLayout(batch, tokens, realTokens, attentionMask.to_type(ScalarType.Bool).view(batch, 1, 1, tokens));
+    }
+
+    /// <summary>[batch, tokens, features] → [real tokens, features].</summary>
+    public Tensor Pack(Tensor padded)
+    {
+        var flat = padded.reshape(Batch * Tokens, padded.shape[^1]);
+        return RealTokens is null ? flat : flat.index_select(0, RealTokens);
+    }
+
+    /// <summary>[real tokens, features] → [batch × tokens, features], zeros at padded positions.</summary>
+    public Tensor ScatterFlat(Tensor packed) =>
+        RealTokens is null ? packed : zeros(Batch * Tokens, packed.shape[^1], packed.dtype, packed.device).index_copy(0, RealTokens, packed);
+
+    /// <summary>[real tokens, features] → [batch, tokens, features], zeros at padded positions.</summary>
+    public Tensor Unpack(Tensor packed) => ScatterFlat(packed).view(Batch, Tokens, packed.shape[^1]);
+}
+
+public sealed class BertSelfAttention : Module<Tensor, TokenLayout, Tensor>
 {
     private readonly Linear query;
     private readonly Linear key;
@@ -58,18 +101,19 @@ public sealed class BertSelfAttention : Module<Tensor, Tensor?, Tensor>
         RegisterComponents();
     }
 
-    /// <param name="hidden">[batch, tokens, hidden]</param>
-    /// <param name="keepMask">[batch, 1, 1, tokens], true where a key may be attended; null when nothing is padded.</param>
-    public override Tensor forward(Tensor hidden, Tensor? keepMask)
+    /// <param name="hidden">Packed real tokens, [real tokens, hidden].</param>
+    public override Tensor forward(Tensor hidden, TokenLayout layout)
     {
         using var scope = NewDisposeScope();
-        var (batch, tokens) = (hidden.shape[0], hidden.shape[1]);
-        Tensor Split(Tensor t) => t.view(batch, tokens, _heads, _headDim).transpose(1, 2);
-        // Fused attention kernel: one pass, no [tokens x tokens] probabilities kept for backward on CPU or GPU.
-        var context = nn.functional.scaled_dot_product_attention(
-            Split(query.call(hidden)), Split(key.call(hidden)), Split(value.call(hidden)),
-            keepMask, training ? _attentionDropout : 0.0);
-        return context.transpose(1, 2).reshape(batch, tokens, _heads * _headDim).MoveToOuterDisposeScope();
+        // One GEMM for query, key and value: the checkpoint keeps three matrices, the kernel prefers one wide one.
+        var weight = cat([query.weight!, key.weight!, value.weight!], 0);
+        var bias = cat([query.bias!, key.bias!, value.bias!], 0);
+        var qkv = layout.ScatterFlat(nn.functional.linear(hidden, weight, bias))
+            .view(layout.Batch, layout.Tokens, 3, _heads, _headDim)
+            .permute(2, 0, 3, 1, 4);
+        // Fused attention kernel: no [tokens × tokens] probabilities kept for backward, on CPU or GPU.
+        var context = nn.functional.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], layout.KeepMask, training ? _attentionDropout : 0.0);
+        return layout.Pack(context.transpose(1, 2).reshape(layout.Batch, layout.Tokens, _heads * _headDim)).MoveToOuterDisposeScope();
     }
 }
 
@@ -95,7 +139,7 @@ public sealed class BertResidualOutput : Module<Tensor, Tensor, Tensor>
     }
 }
 
-public sealed class BertAttention : Module<Tensor, Tensor?, Tensor>
+public sealed class BertAttention : Module<Tensor, TokenLayout, Tensor>
 {
     private readonly BertSelfAttention self;
     private readonly BertResidualOutput output;
@@ -107,9 +151,9 @@ public sealed class BertAttention : Module<Tensor, Tensor?, Tensor>
         RegisterComponents();
     }
 
-    public override Tensor forward(Tensor hidden, Tensor? keepMask)
+    public override Tensor forward(Tensor hidden, TokenLayout layout)
     {
-        using var context = self.call(hidden, keepMask);
+        using var context = self.call(hidden, layout);
         return output.call(context, hidden);
     }
 }
@@ -141,7 +185,7 @@ public sealed class BertIntermediate : Module<Tensor, Tensor>
     };
 }
 
-public sealed class BertLayer : Module<Tensor, Tensor?, Tensor>
+public sealed class BertLayer : Module<Tensor, TokenLayout, Tensor>
 {
     private readonly BertAttention attention;
     private readonly BertIntermediate intermediate;
@@ -155,15 +199,15 @@ public sealed class BertLayer : Module<Tensor, Tensor?, Tensor>
         RegisterComponents();
     }
 
-    public override Tensor forward(Tensor hidden, Tensor? keepMask)
+    public override Tensor forward(Tensor hidden, TokenLayout layout)
     {
         using var scope = NewDisposeScope();
-        var attended = attention.call(hidden, keepMask);
+        var attended = attention.call(hidden, layout);
         return output.call(intermediate.call(attended), attended).MoveToOuterDisposeScope();
     }
 }
 
-public sealed class BertEncoder : Module<Tensor, Tensor?, Tensor>
+public sealed class BertEncoder : Module<Tensor, TokenLayout, Tensor>
 {
     private readonly ModuleList<BertLayer> layer;
 
@@ -175,14 +219,15 @@ public sealed class BertEncoder : Module<Tensor, Tensor?, Tensor>
 
     public IReadOnlyList<BertLayer> Layers => [.. layer];
 
-    public override Tensor forward(Tensor hidden, Tensor? keepMask) => RunLayers(hidden, keepMask, 0, layer.Count);
+    /// <param name="hidden">Packed real tokens, [real tokens, hidden].</param>
+    public override Tensor forward(Tensor hidden, TokenLayout layout) => RunLayers(hidden, layout, 0, layer.Count);
 
     /// <summary>Runs layers [from, to); the freeze logic runs the frozen prefix under no_grad and the rest with autograd.</summary>
-    public Tensor RunLayers(Tensor hidden, Tensor? keepMask, int from, int to)
+    public Tensor RunLayers(Tensor hidden, TokenLayout layout, int from, int to)
     {
         using var scope = NewDisposeScope();
         var current = hidden;
-        for (var i = from; i < to; i++) current = layer[i].call(current, keepMask);
+        for (var i = from; i < to; i++) current = layer[i].call(current, layout);
         return (ReferenceEquals(current, hidden) ? current.alias() : current).MoveToOuterDisposeScope();
     }
 }
@@ -267,29 +312,25 @@ public sealed class BertModel : Module<Tensor, Tensor, Tensor, Tensor>
     public BertEncoder Encoder => encoder;
     public BertPooler? Pooler => pooler;
 
-    /// <returns>last_hidden_state, [batch, tokens, hidden].</returns>
+    /// <returns>last_hidden_state, [batch, tokens, hidden]; zeros at padded positions.</returns>
     public override Tensor forward(Tensor inputIds, Tensor attentionMask, Tensor tokenTypeIds)
     {
         using var scope = NewDisposeScope();
-        // An unpadded batch needs no mask, and SDPA's unmasked kernel is the faster one. The check costs a device
-        // sync, so it is made only where syncs are free (CPU); a GPU always takes the mask.
-        Tensor? keepMask = attentionMask.device_type == DeviceType.CPU && attentionMask.all().item<bool>()
-            ? null
-            : attentionMask.to_type(ScalarType.Bool).unsqueeze(1).unsqueeze(2);
+        var layout = TokenLayout.Of(attentionMask);
         var frozenLayers = Freeze.FrozenLayerCount(Config.NumHiddenLayers);
         Tensor hidden;
         if (Freeze.FreezesEmbeddings)
         {
             using (no_grad())
             {
-                hidden = encoder.RunLayers(embeddings.call(inputIds, tokenTypeIds), keepMask, 0, frozenLayers);
+                hidden = encoder.RunLayers(layout.Pack(embeddings.call(inputIds, tokenTypeIds)), layout, 0, frozenLayers);
             }
         }
         else
         {
-            hidden = embeddings.call(inputIds, tokenTypeIds);
+            hidden = layout.Pack(embeddings.call(inputIds, tokenTypeIds));
         }
-        return encoder.RunLayers(hidden, keepMask, frozenLayers, Config.NumHiddenLayers).MoveToOuterDisposeScope();
+        return layout.Unpack(encoder.RunLayers(hidden, layout, frozenLayers, Config.NumHiddenLayers)).MoveToOuterDisposeScope();
     }
 
     public Tensor Pool(Tensor lastHiddenState)
