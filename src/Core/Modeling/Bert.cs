@@ -281,9 +281,9 @@ public readonly record struct FreezeDepth
         if (trimmed is "all" or "head" or "head-only") return Everything;
         if (trimmed is "none" or "") return None;
         if (!int.TryParse(trimmed, out var layers) || layers < 0)
-            throw new FormatException($"freeze must be 'all', 'none' or a layer count of 0 or more, got '{text}'.");
+            throw new FormatException($"'{text}' is not a freeze depth; use 'all', 'none' or a layer count of 0 or more.");
         if (totalLayers is { } total && layers > total)
-            throw new FormatException($"freeze {layers} exceeds the model's {total} encoder layers; use 'all' to train only the head.");
+            throw new FormatException($"{layers} exceeds the model's {total} encoder layers; use 'all' to train only the head.");
         return Bottom(layers);
     }
 }
