@@ -17,9 +17,6 @@ public sealed class Batch : IDisposable
     /// <summary>Real (non-padding) tokens in the batch.</summary>
     public long Tokens { get; init; }
 
-    /// <summary>Padded positions, batch × longest sequence; what the matrix multiplications actually process.</summary>
-    public long PaddedTokens { get; init; }
-
     public void Dispose()
     {
         InputIds.Dispose();
@@ -60,7 +57,6 @@ public static class Batching
             Labels = tensor(labels).to(device),
             Size = examples.Count,
             Tokens = tokens,
-            PaddedTokens = (long)examples.Count * width,
         };
     }
 

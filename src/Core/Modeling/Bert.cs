@@ -308,10 +308,6 @@ public sealed class BertModel : Module<Tensor, Tensor, Tensor, Tensor>
         using (no_grad()) embeddings.WordEmbeddings.weight![config.PadTokenId].zero_();
     }
 
-    public BertEmbeddings Embeddings => embeddings;
-    public BertEncoder Encoder => encoder;
-    public BertPooler? Pooler => pooler;
-
     /// <returns>last_hidden_state, [batch, tokens, hidden]; zeros at padded positions.</returns>
     public override Tensor forward(Tensor inputIds, Tensor attentionMask, Tensor tokenTypeIds)
     {

@@ -21,7 +21,6 @@ public sealed class TextTokenizer
     public int PadId => _tokenizer.PaddingTokenId;
     public int MaskId => _tokenizer.MaskingTokenId;
     public int UnknownId => _tokenizer.UnknownTokenId;
-    public int VocabularySize => _vocabulary.Length;
 
     private TextTokenizer(string[] vocabulary, bool lowerCase, int modelMaxLength)
     {
@@ -96,8 +95,6 @@ public sealed class TextTokenizer
     }
 
     public string TokenOf(int id) => id >= 0 && id < _vocabulary.Length ? _vocabulary[id] : "[UNK]";
-
-    public string Decode(IEnumerable<int> ids) => _tokenizer.Decode(ids, skipSpecialTokens: true) ?? "";
 
     /// <summary>Writes vocab.txt, tokenizer_config.json and special_tokens_map.json, which transformers' AutoTokenizer reads.</summary>
     public void SaveTo(string directory)

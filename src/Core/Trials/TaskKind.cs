@@ -14,7 +14,5 @@ public static class TaskKinds
 
     public static IEnumerable<string> Names => ByName.Keys;
 
-    public static string Name(this TaskKind kind) => ByName.First(p => p.Value == kind).Key;
-
     public static bool TryParse(string? text, out TaskKind kind) => ByName.TryGetValue(text?.Trim() ?? "", out kind);
 }
