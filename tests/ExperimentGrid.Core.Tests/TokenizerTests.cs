@@ -1,3 +1,4 @@
+using System.Text.Json.Nodes;
 using ExperimentGrid.Core.Tokenization;
 
 namespace ExperimentGrid.Core.Tests;
@@ -69,6 +70,37 @@ public sealed class TokenizerTests(ModelFixture models)
             var reloaded = TextTokenizer.FromDirectory(directory);
             Assert.True(reloaded.LowerCase);
             Assert.Equal(MiniLm.Encode("The Rock is destined to be the 21st Century's new Conan", 64), reloaded.Encode("The Rock is destined to be the 21st Century's new Conan", 64));
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void A_directory_with_only_tokenizer_json_loads_the_same_wordpiece_vocabulary()
+    {
+        var source = models.Open("minilm").Path;
+        var directory = Directory.CreateTempSubdirectory("tokjson-").FullName;
+        try
+        {
+            // tokenizer.json as the tokenizers library writes it for BERT: a WordPiece model.vocab and a lowercasing normalizer.
+            var vocab = new JsonObject();
+            var lines = File.ReadAllLines(Path.Combine(source, "vocab.txt"));
+            for (var id = 0; id < lines.Length; id++) vocab[lines[id]] = id;
+            var json = new JsonObject
+            {
+                ["normalizer"] = new JsonObject { ["type"] = "BertNormalizer", ["lowercase"] = true },
+                ["model"] = new JsonObject { ["type"] = "WordPiece", ["unk_token"] = "[UNK]", ["vocab"] = vocab },
+            };
+            File.WriteAllText(Path.Combine(directory, "tokenizer.json"), json.ToJsonString());
+            var fromJson = TextTokenizer.FromDirectory(directory);
+            const string text = "The Rock is destined to be the 21st Century's new Conan";
+            Assert.Equal(MiniLm.Encode(text, 64), fromJson.Encode(text, 64));
+
+            json["model"]!["type"] = "BPE";
+            File.WriteAllText(Path.Combine(directory, "tokenizer.json"), json.ToJsonString());
+            Assert.Contains("only WordPiece", Assert.Throws<InvalidDataException>(() => TextTokenizer.FromDirectory(directory)).Message);
         }
         finally
         {
