@@ -28,7 +28,8 @@ public sealed class FineTuner : IDisposable
         _optimizer = Optimization.AdamW(_model, LearningRate, WeightDecay);
     }
 
-    public void Step(Batch batch) => Optimization.ClassificationStep(_model, _optimizer, batch, MaxGradNorm);
+    public void Step(Batch batch) => Optimization.TrainingStep(
+        () => nn.functional.cross_entropy(_model.call(batch.InputIds, batch.AttentionMask, batch.TokenTypeIds), batch.Labels), _optimizer, MaxGradNorm);
 
     public void Dispose()
     {

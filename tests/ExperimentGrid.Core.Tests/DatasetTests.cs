@@ -84,9 +84,17 @@ public sealed class DatasetTests : IDisposable
     {
         var error = Assert.Throws<DirectoryNotFoundException>(() => DatasetLocator.ResolveSplit("no_such_set", "train"));
         Assert.Contains("rotten_tomatoes", error.Message);
-        var split = Assert.Throws<FileNotFoundException>(() => DatasetLocator.ResolveSplit("rotten_tomatoes", "dev"));
-        Assert.Contains("no split 'dev'", split.Message);
+        var split = Assert.Throws<FileNotFoundException>(() => DatasetLocator.ResolveSplit("rotten_tomatoes", "holdout"));
+        Assert.Contains("no split 'holdout'", split.Message);
         Assert.Contains("validation.jsonl", split.Message);
+    }
+
+    [Fact]
+    public void Validation_valid_and_dev_name_the_same_split()
+    {
+        Assert.EndsWith("validation.jsonl", DatasetLocator.ResolveSplit("rotten_tomatoes", "dev"));
+        Assert.EndsWith("valid.txt", DatasetLocator.ResolveSplit("conll2003", "validation", extensions: [".txt"]));
+        Assert.EndsWith("emerging.test.annotated", DatasetLocator.ResolveSplit("wnut17", "emerging.test.annotated"));
     }
 
     [Fact]
@@ -101,10 +109,10 @@ public sealed class DatasetTests : IDisposable
     public void A_slice_is_a_seeded_random_subset_not_the_first_rows()
     {
         var train = TextClassificationData.Read(DatasetLocator.ResolveSplit("rotten_tomatoes", "train"));
-        var slice = TextClassificationData.Slice(train, 200, seed: 1);
+        var slice = Subset.Random(train, 200, seed: 1);
         Assert.Equal(200, slice.Count);
-        Assert.Equal(slice, TextClassificationData.Slice(train, 200, seed: 1));
-        Assert.NotEqual(slice, TextClassificationData.Slice(train, 200, seed: 2));
+        Assert.Equal(slice, Subset.Random(train, 200, seed: 1));
+        Assert.NotEqual(slice, Subset.Random(train, 200, seed: 2));
         // The file stores every positive first: a prefix would be all positive, a random slice is mixed.
         Assert.InRange(slice.Count(e => e.Label == 1), 70, 130);
     }

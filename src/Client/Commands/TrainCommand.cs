@@ -14,7 +14,7 @@ internal static class TrainCommand
         var config = new Option<FileInfo?>("--config") { Description = "A YAML or JSON trial file with the same keys as the flags (snake_case); flags override it." };
         var task = new Option<string?>("--task") { Description = $"The task: {string.Join(", ", TaskKinds.Names)}. Default text-classification." };
         var model = new Option<string?>("--model", "-m") { Description = $"A bundled model ({string.Join(", ", BundledModels.All.Select(m => m.Name))}) or a Hugging Face model directory. Default {BundledModels.Default}." };
-        var dataset = new Option<string?>("--dataset", "-d") { Description = "A dataset name under the data root, a directory of split files, or one file. Default rotten_tomatoes." };
+        var dataset = new Option<string?>("--dataset", "-d") { Description = "A dataset name under the data root (rotten_tomatoes, conll2003, wnut17), a directory of split files, or one file. Default rotten_tomatoes." };
         var dataRoot = new Option<string?>("--data-root") { Description = "Where dataset names resolve. Default $EXPERIMENTGRID_DATA, else ../shared/datasets beside the repository." };
         var textColumn = new Option<string?>("--text-column") { Description = "Field holding the text. Default text." };
         var labelColumn = new Option<string?>("--label-column") { Description = "Field holding the integer class id. Default label." };
@@ -23,7 +23,7 @@ internal static class TrainCommand
         var testSplit = new Option<string?>("--test-split") { Description = "Evaluated once at the end ('none' to skip). Default test." };
         var trainLimit = new Option<int?>("--train-limit") { Description = "Train on a seeded random slice of this many examples." };
         var evalLimit = new Option<int?>("--eval-limit") { Description = "Evaluate on a seeded random slice of this many examples." };
-        var labelNames = new Option<string?>("--label-names") { Description = "Comma-separated class names by id, e.g. neg,pos; saved as id2label." };
+        var labelNames = new Option<string?>("--label-names") { Description = "Comma-separated class names by id, e.g. neg,pos (token classification: IOB2 tags, default taken from the data); saved as id2label." };
         var epochs = new Option<int?>("--epochs", "-e") { Description = "Default 1." };
         var learningRate = new Option<double?>("--learning-rate", "--lr") { Description = "Peak AdamW learning rate. Default 2e-5." };
         var batchSize = new Option<int?>("--batch-size", "-b") { Description = "Default 16." };

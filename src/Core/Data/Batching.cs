@@ -60,6 +60,38 @@ public static class Batching
         };
     }
 
+    /// <summary>Pads ids with the pad id and labels with -100, so padding never reaches the loss.</summary>
+    public static Batch CollateTokens(IReadOnlyList<EncodedTokens> examples, int padId, Device device)
+    {
+        var width = examples.Max(e => e.Ids.Length);
+        var ids = new long[examples.Count * width];
+        var mask = new long[ids.Length];
+        var labels = new long[ids.Length];
+        Array.Fill(ids, padId);
+        Array.Fill(labels, TokenClassificationData.IgnoreIndex);
+        long tokens = 0;
+        for (var b = 0; b < examples.Count; b++)
+        {
+            var example = examples[b];
+            for (var t = 0; t < example.Ids.Length; t++)
+            {
+                ids[b * width + t] = example.Ids[t];
+                mask[b * width + t] = 1;
+                labels[b * width + t] = example.Labels[t];
+            }
+            tokens += example.Ids.Length;
+        }
+        return new Batch
+        {
+            InputIds = tensor(ids, examples.Count, width).to(device),
+            AttentionMask = tensor(mask, examples.Count, width).to(device),
+            TokenTypeIds = zeros(examples.Count, width, ScalarType.Int64, device),
+            Labels = tensor(labels, examples.Count, width).to(device),
+            Size = examples.Count,
+            Tokens = tokens,
+        };
+    }
+
     /// <summary>Index batches of a seeded shuffle; <paramref name="epoch"/> varies the order from epoch to epoch.</summary>
     public static IEnumerable<int[]> ShuffledBatches(int count, int batchSize, int seed, int epoch)
     {

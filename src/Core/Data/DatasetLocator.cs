@@ -25,30 +25,40 @@ public static class DatasetLocator
         return Path.GetFullPath(Path.Combine(Directory.GetCurrentDirectory(), "..", "shared", "datasets"));
     }
 
-    /// <summary>The file holding <paramref name="split"/> of <paramref name="dataset"/>.</summary>
-    public static string ResolveSplit(string dataset, string split, string? dataRoot = null)
+    /// <summary>Conventional names of the same split; conll2003 calls its validation split "valid".</summary>
+    private static readonly string[][] SplitAliases = [["validation", "valid", "dev"]];
+
+    /// <summary>
+    /// The file holding <paramref name="split"/> of <paramref name="dataset"/>: a file named exactly so, or the split
+    /// name with one of <paramref name="extensions"/> (jsonl, csv, parquet by default); validation, valid and dev stand
+    /// for one another.
+    /// </summary>
+    public static string ResolveSplit(string dataset, string split, string? dataRoot = null, IReadOnlyList<string>? extensions = null)
     {
-        if (File.Exists(dataset))
-        {
-            return Path.GetFullPath(dataset);
-        }
+        extensions ??= Extensions;
+        if (File.Exists(dataset)) return Path.GetFullPath(dataset);
+        var root = dataRoot ?? DefaultDataRoot();
         var directory = Directory.Exists(dataset) && (Path.IsPathRooted(dataset) || dataset.Contains(Path.DirectorySeparatorChar) || dataset.StartsWith('.'))
             ? Path.GetFullPath(dataset)
-            : Path.Combine(dataRoot ?? DefaultDataRoot(), dataset);
+            : Path.Combine(root, dataset);
         if (!Directory.Exists(directory))
         {
-            var root = dataRoot ?? DefaultDataRoot();
             var known = Directory.Exists(root) ? string.Join(", ", Directory.EnumerateDirectories(root).Select(Path.GetFileName).Order()) : "none: the root does not exist";
             throw new DirectoryNotFoundException(
                 $"dataset '{dataset}': no such file or directory, and no {directory} under the data root {root} (datasets there: {known}). " +
                 $"Pass a path, --data-root, or set {DataRootVariable}.");
         }
-        foreach (var extension in Extensions)
+        var names = SplitAliases.FirstOrDefault(a => a.Contains(split)) is { } aliases ? aliases.Prepend(split).Distinct() : [split];
+        foreach (var name in names)
         {
-            var candidate = Path.Combine(directory, split + extension);
-            if (File.Exists(candidate)) return candidate;
+            if (File.Exists(Path.Combine(directory, name))) return Path.Combine(directory, name);
+            foreach (var extension in extensions)
+            {
+                var candidate = Path.Combine(directory, name + extension);
+                if (File.Exists(candidate)) return candidate;
+            }
         }
         var present = string.Join(", ", Directory.EnumerateFiles(directory).Select(Path.GetFileName).Order());
-        throw new FileNotFoundException($"dataset '{dataset}': no split '{split}' in {directory} (looked for {split}.jsonl, .csv, .parquet; found: {present}).");
+        throw new FileNotFoundException($"dataset '{dataset}': no split '{split}' in {directory} (looked for {split} with {string.Join(", ", extensions)}; found: {present}).");
     }
 }

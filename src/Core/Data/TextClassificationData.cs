@@ -156,17 +156,4 @@ public static class TextClassificationData
         if (label < 0) throw new DatasetException($"{path}{separator}{where}: label {label} is negative; class ids start at 0.");
         return new TextExample(text, label, line);
     }
-
-    /// <summary>
-    /// A seeded random subset of <paramref name="limit"/> examples (the whole set when null). Random, not the first
-    /// rows: rotten_tomatoes stores all positives before all negatives.
-    /// </summary>
-    public static IReadOnlyList<TextExample> Slice(IReadOnlyList<TextExample> examples, int? limit, int seed)
-    {
-        if (limit is null || limit >= examples.Count) return examples;
-        if (limit <= 0) throw new ArgumentOutOfRangeException(nameof(limit), limit, "a slice needs at least one example");
-        var order = Enumerable.Range(0, examples.Count).ToArray();
-        new Random(seed).Shuffle(order);
-        return [.. order.Take(limit.Value).Order().Select(i => examples[i])];
-    }
 }

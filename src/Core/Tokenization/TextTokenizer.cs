@@ -94,6 +94,13 @@ public sealed class TextTokenizer
         return truncated;
     }
 
+    /// <summary>The word pieces of one pre-split word, without special tokens (is_split_into_words in transformers).</summary>
+    public IReadOnlyList<int> EncodeWord(string word)
+    {
+        var ids = _tokenizer.EncodeToIds(word, addSpecialTokens: false, considerPreTokenization: true, considerNormalization: true);
+        return ids.Count > 0 ? ids : [UnknownId];
+    }
+
     public string TokenOf(int id) => id >= 0 && id < _vocabulary.Length ? _vocabulary[id] : "[UNK]";
 
     /// <summary>Writes vocab.txt, tokenizer_config.json and special_tokens_map.json, which transformers' AutoTokenizer reads.</summary>

@@ -25,6 +25,21 @@ public interface ITrainable : IDisposable
     void LoadCheckpoint(string directory);
 }
 
+/// <summary>A trainable that fine-tunes an encoder for a labelled task: what running a whole trial needs of it.</summary>
+public interface ISupervisedTrainable : ITrainable
+{
+    IReadOnlyList<LossPoint> LossCurve { get; }
+    long TrainableParameters { get; }
+    long TotalParameters { get; }
+    string DeviceName { get; }
+
+    /// <summary>Metrics on another split of the trial's dataset (the test split, say).</summary>
+    Metrics.EvaluationMetrics EvaluateSplit(string split, int? limit = null);
+
+    /// <summary>Writes the trained model as a Hugging Face directory.</summary>
+    void SaveModel(string directory);
+}
+
 /// <summary>Live training progress, reported after every optimizer step.</summary>
 public sealed record TrainingProgress(
     int Epoch,

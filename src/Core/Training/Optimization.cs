@@ -32,18 +32,17 @@ public static class Optimization
     }
 
     /// <summary>
-    /// One optimizer step of a sequence classifier: forward, cross-entropy, backward, gradient clipping, AdamW.
-    /// Every tensor is freed in the step's own dispose scope; only the loss leaves it, as a number.
+    /// One optimizer step: the loss, backward, gradient clipping, AdamW. Every tensor is freed in the step's own
+    /// dispose scope; only the loss leaves it, as a number.
     /// </summary>
-    public static float ClassificationStep(nn.Module<Tensor, Tensor, Tensor, Tensor> model, AdamW optimizer, Data.Batch batch, double maxGradNorm)
+    public static float TrainingStep(Func<Tensor> loss, AdamW optimizer, double maxGradNorm)
     {
         using var scope = NewDisposeScope();
-        var logits = model.call(batch.InputIds, batch.AttentionMask, batch.TokenTypeIds);
-        var loss = nn.functional.cross_entropy(logits, batch.Labels);
+        var value = loss();
         optimizer.ZeroGrad();
-        loss.backward();
+        value.backward();
         nn.utils.clip_grad_norm_(optimizer.Parameters, maxGradNorm);
         optimizer.Step();
-        return loss.item<float>();
+        return value.item<float>();
     }
 }

@@ -15,7 +15,7 @@ public static class TrialRunner
         IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         var clock = Stopwatch.StartNew();
-        using var trainable = new TextClassificationTrainable(spec, logger, progress);
+        using var trainable = Create(spec, logger, progress);
         trainable.Setup();
         var epochs = new List<EpochResult>();
         while (trainable.CompletedEpochs < trainable.Epochs) epochs.Add(trainable.Step(cancellationToken));
@@ -39,6 +39,13 @@ public static class TrialRunner
             File.WriteAllText(Path.Combine(outputDirectory, MetricsFile), ToJson(result));
         return result;
     }
+
+    private static ISupervisedTrainable Create(TrialSpec spec, ILogger? logger, IProgress<TrainingProgress>? progress) => spec.Task switch
+    {
+        TaskKind.TextClassification => new TextClassificationTrainable(spec, logger, progress),
+        TaskKind.TokenClassification => new TokenClassificationTrainable(spec, logger, progress),
+        _ => throw new NotSupportedException($"task {spec.Task} has no trainable yet."),
+    };
 
     public static readonly JsonSerializerOptions Json = new()
     {

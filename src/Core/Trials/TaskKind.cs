@@ -3,6 +3,7 @@ namespace ExperimentGrid.Core.Trials;
 public enum TaskKind
 {
     TextClassification,
+    TokenClassification,
 }
 
 public static class TaskKinds
@@ -10,6 +11,8 @@ public static class TaskKinds
     private static readonly Dictionary<string, TaskKind> ByName = new(StringComparer.OrdinalIgnoreCase)
     {
         ["text-classification"] = TaskKind.TextClassification,
+        ["token-classification"] = TaskKind.TokenClassification,
+        ["ner"] = TaskKind.TokenClassification,
     };
 
     public static IEnumerable<string> Names => ByName.Keys;

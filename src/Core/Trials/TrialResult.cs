@@ -9,7 +9,7 @@ public sealed record EpochResult(
     int Epoch,
     int GlobalStep,
     double TrainLoss,
-    ClassificationMetrics Validation,
+    EvaluationMetrics Validation,
     double TrainSeconds,
     double SamplesPerSecond,
     double TokensPerSecond);
@@ -18,7 +18,7 @@ public sealed record EpochResult(
 public sealed record TrialResult(
     TrialSpec Spec,
     IReadOnlyList<EpochResult> Epochs,
-    ClassificationMetrics? Test,
+    EvaluationMetrics? Test,
     IReadOnlyList<LossPoint> LossCurve,
     double SamplesPerSecond,
     double TokensPerSecond,
@@ -29,5 +29,5 @@ public sealed record TrialResult(
     string? ModelDirectory)
 {
     /// <summary>The test metrics where a test split exists, else the last validation.</summary>
-    public ClassificationMetrics Final => Test ?? Epochs[^1].Validation;
+    public EvaluationMetrics Final => Test ?? Epochs[^1].Validation;
 }

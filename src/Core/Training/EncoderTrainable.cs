@@ -1,0 +1,208 @@
+using System.Diagnostics;
+using System.Text.Json;
+using ExperimentGrid.Core.Data;
+using ExperimentGrid.Core.Metrics;
+using ExperimentGrid.Core.Modeling;
+using ExperimentGrid.Core.Tokenization;
+using ExperimentGrid.Core.Trials;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace ExperimentGrid.Core.Training;
+
+/// <summary>
+/// What every supervised fine-tuning task shares: model loading with a freeze depth, AdamW with transformers'
+/// decay groups, the linear schedule, clipping, per-epoch evaluation, progress, and checkpoints. A task supplies its
+/// data, its head, how a batch is collated and scored, and how an evaluation split is measured.
+/// </summary>
+public abstract class EncoderTrainable<TModel, TExample> : ISupervisedTrainable
+    where TModel : nn.Module<Tensor, Tensor, Tensor, Tensor>, IEncoderHead
+{
+    private readonly List<LossPoint> _lossCurve = [];
+    private readonly IProgress<TrainingProgress>? _progress;
+    private TModel? _model;
+    private AdamW? _optimizer;
+    private BertConfig? _config;
+    private TextTokenizer? _tokenizer;
+    private IReadOnlyList<TExample> _train = [];
+    private IReadOnlyList<TExample> _eval = [];
+    private int _stepsPerEpoch;
+
+    protected EncoderTrainable(TrialSpec spec, ILogger? logger, IProgress<TrainingProgress>? progress)
+    {
+        Spec = spec;
+        Logger = logger ?? NullLogger.Instance;
+        _progress = progress;
+    }
+
+    public TrialSpec Spec { get; }
+    protected ILogger Logger { get; }
+    protected Device Device { get; private set; } = CPU;
+    public int Epochs => Spec.Epochs;
+    public int CompletedEpochs { get; private set; }
+    public int GlobalStep { get; private set; }
+    public IReadOnlyList<LossPoint> LossCurve => _lossCurve;
+    public string DeviceName => Device.ToString();
+    public TModel Model => _model ?? throw new InvalidOperationException("Setup() has not run.");
+    public TextTokenizer Tokenizer => _tokenizer ?? throw new InvalidOperationException("Setup() has not run.");
+    protected BertConfig Config => _config ?? throw new InvalidOperationException("Setup() has not run.");
+    protected int MaxLength => Math.Min(Spec.MaxLength, Config.MaxPositionEmbeddings);
+    public long TrainableParameters => Model.parameters().Where(p => p.requires_grad).Sum(p => p.numel());
+    public long TotalParameters => Model.parameters().Sum(p => p.numel());
+    private int TotalSteps => _stepsPerEpoch * Spec.Epochs;
+
+    /// <summary>Reads and tokenizes the training and evaluation splits, and names the labels in <paramref name="config"/>.</summary>
+    protected abstract (IReadOnlyList<TExample> Train, IReadOnlyList<TExample> Eval) PrepareData(BertConfig config);
+
+    protected abstract TModel CreateModel(BertConfig config);
+
+    protected abstract Batch Collate(IReadOnlyList<TExample> examples);
+
+    /// <summary>The training loss of a batch, from the model's logits.</summary>
+    protected abstract Tensor Loss(Tensor logits, Batch batch);
+
+    /// <summary>Metrics of the model, in eval mode, on prepared examples.</summary>
+    public abstract EvaluationMetrics Evaluate(IReadOnlyList<TExample> examples);
+
+    public abstract EvaluationMetrics EvaluateSplit(string split, int? limit = null);
+
+    public void Setup()
+    {
+        Device = Devices.Resolve(Spec.Device);
+        var source = ModelSource.Open(Spec.Model, Logger);
+        _tokenizer = source.Tokenizer;
+        _config = source.Config.Clone();
+        var freeze = Spec.Freeze;
+        if (freeze.Layers > _config.NumHiddenLayers)
+            throw new TrialSpecException($"freeze: {freeze.Layers} exceeds the {_config.NumHiddenLayers} encoder layers of {Spec.Model}; use 'all' to train only the head.");
+        (_train, _eval) = PrepareData(_config);
+
+        // The seed fixes the new head's initialisation and every dropout mask that follows.
+        random.manual_seed(Spec.Seed);
+        _model = source.LoadModel(CreateModel, Logger);
+        _model.Bert.SetFreeze(freeze);
+        _model.to(Device);
+
+        _stepsPerEpoch = (_train.Count + Spec.BatchSize - 1) / Spec.BatchSize;
+        _optimizer = Optimization.AdamW(_model, Spec.LearningRate, Spec.WeightDecay);
+        Logger.LogInformation("{Train} training and {Eval} evaluation examples, freeze {Freeze}, {Trainable:N0} of {Total:N0} parameters trainable, on {Device}",
+            _train.Count, _eval.Count, freeze, TrainableParameters, TotalParameters, Device);
+    }
+
+    public EpochResult Step(CancellationToken cancellationToken = default)
+    {
+        var model = Model;
+        var optimizer = _optimizer!;
+        if (CompletedEpochs >= Spec.Epochs) throw new InvalidOperationException($"all {Spec.Epochs} epochs are done.");
+        var epoch = CompletedEpochs;
+        var warmup = (int)Math.Ceiling(Spec.WarmupRatio * TotalSteps);
+
+        model.train();
+        var clock = Stopwatch.StartNew();
+        double lossSum = 0;
+        long samples = 0, tokens = 0;
+        foreach (var indices in Batching.ShuffledBatches(_train.Count, Spec.BatchSize, Spec.Seed, epoch))
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var learningRate = Spec.LearningRate * Optimization.LinearScheduleFactor(GlobalStep, warmup, TotalSteps);
+            optimizer.LearningRate = learningRate;
+            float loss;
+            long batchTokens;
+            using (var batch = Collate([.. indices.Select(i => _train[i])]))
+            {
+                loss = Optimization.TrainingStep(() => Loss(model.call(batch.InputIds, batch.AttentionMask, batch.TokenTypeIds), batch), optimizer, Spec.MaxGradNorm);
+                batchTokens = batch.Tokens;
+            }
+            GlobalStep++;
+            if (!float.IsFinite(loss))
+                throw new TrainingDivergedException($"loss became {loss} at step {GlobalStep} (epoch {epoch + 1}, learning rate {learningRate:G3}); lower learning_rate or check the data.");
+            _lossCurve.Add(new LossPoint(GlobalStep, loss));
+            lossSum += loss * indices.Length;
+            samples += indices.Length;
+            tokens += batchTokens;
+            var seconds = clock.Elapsed.TotalSeconds;
+            _progress?.Report(new TrainingProgress(epoch + 1, Spec.Epochs, GlobalStep, TotalSteps, lossSum / samples, learningRate,
+                samples / seconds, tokens / seconds, clock.Elapsed));
+        }
+        var trainSeconds = clock.Elapsed.TotalSeconds;
+        CompletedEpochs++;
+        var validation = Evaluate(_eval);
+        Logger.LogInformation("epoch {Epoch}: train loss {TrainLoss:F4}, {Split} loss {EvalLoss:F4}, F1 {F1:F4}, accuracy {Accuracy:F4}",
+            CompletedEpochs, lossSum / samples, Spec.EvalSplit, validation.Loss, validation.F1, validation.Accuracy);
+        return new EpochResult(CompletedEpochs, GlobalStep, lossSum / samples, validation, trainSeconds, samples / trainSeconds, tokens / trainSeconds);
+    }
+
+    /// <summary>Runs <paramref name="forward"/> over length-sorted batches in eval mode without autograd.</summary>
+    protected void ForEachEvaluationBatch(IReadOnlyList<TExample> examples, Func<TExample, int> length, Action<int[], Batch, Tensor> forward)
+    {
+        Model.eval();
+        using var noGrad = no_grad();
+        var order = Enumerable.Range(0, examples.Count).OrderBy(i => length(examples[i])).ThenBy(i => i);
+        foreach (var indices in order.Chunk(Spec.EvalBatchSize))
+        {
+            using var scope = NewDisposeScope();
+            using var batch = Collate([.. indices.Select(i => examples[i])]);
+            forward(indices, batch, Model.call(batch.InputIds, batch.AttentionMask, batch.TokenTypeIds));
+        }
+    }
+
+    public void SaveModel(string directory) => ModelDirectory.Save(directory, Model, Config, Tokenizer);
+
+    private const string WeightsFile = "trainable.safetensors";
+    private const string OptimizerFile = "optimizer.safetensors";
+    private const string StateFile = "trainer-state.json";
+    private const string RngKey = "__rng_state__";
+
+    private sealed record CheckpointState(int CompletedEpochs, int GlobalStep, int Seed, List<LossPoint> LossCurve);
+
+    public void SaveCheckpoint(string directory)
+    {
+        Directory.CreateDirectory(directory);
+        Safetensors.Save(Path.Combine(directory, WeightsFile), Model.state_dict().Append(
+            KeyValuePair.Create(RngKey, random.get_rng_state().to_type(ScalarType.Int64))));
+        _optimizer!.Save(Path.Combine(directory, OptimizerFile));
+        File.WriteAllText(Path.Combine(directory, StateFile),
+            JsonSerializer.Serialize(new CheckpointState(CompletedEpochs, GlobalStep, Spec.Seed, _lossCurve), CheckpointJson));
+        Config.Save(Path.Combine(directory, ModelDirectory.ConfigFile));
+    }
+
+    public void LoadCheckpoint(string directory)
+    {
+        var statePath = Path.Combine(directory, StateFile);
+        if (!File.Exists(statePath)) throw new FileNotFoundException($"{directory}: not a checkpoint (no {StateFile}).");
+        var state = JsonSerializer.Deserialize<CheckpointState>(File.ReadAllText(statePath), CheckpointJson)
+            ?? throw new InvalidDataException($"{statePath}: empty checkpoint state.");
+        if (state.Seed != Spec.Seed) throw new InvalidDataException($"{statePath}: checkpoint was made with seed {state.Seed}, this trial uses {Spec.Seed}.");
+
+        var weights = Safetensors.Load(Path.Combine(directory, WeightsFile));
+        try
+        {
+            if (!weights.Remove(RngKey, out var rng)) throw new InvalidDataException($"{directory}: checkpoint has no RNG state.");
+            using (rng) random.set_rng_state(rng.to_type(ScalarType.Byte));
+            ModelDirectory.LoadWeights(Model, weights, directory, [], Logger);
+        }
+        finally
+        {
+            foreach (var tensor in weights.Values) tensor.Dispose();
+        }
+        _optimizer!.Load(Path.Combine(directory, OptimizerFile));
+        CompletedEpochs = state.CompletedEpochs;
+        GlobalStep = state.GlobalStep;
+        _lossCurve.Clear();
+        _lossCurve.AddRange(state.LossCurve);
+    }
+
+    private static readonly JsonSerializerOptions CheckpointJson = new() { WriteIndented = true };
+
+    protected string SplitPath(string split, IReadOnlyList<string> extensions) =>
+        DatasetLocator.ResolveSplit(Spec.Dataset, split, Spec.DataRoot, extensions);
+
+    public void Dispose()
+    {
+        _optimizer?.Dispose();
+        _model?.Dispose();
+        GC.SuppressFinalize(this);
+    }
+}

@@ -1,0 +1,75 @@
+using ExperimentGrid.Core.Data;
+using ExperimentGrid.Core.Metrics;
+using ExperimentGrid.Core.Modeling;
+using ExperimentGrid.Core.Trials;
+using Microsoft.Extensions.Logging;
+using static TorchSharp.torch;
+
+namespace ExperimentGrid.Core.Training;
+
+/// <summary>
+/// Token classification (NER) with BertForTokenClassification. Labels come from the training data (IOB2) and are
+/// stored in config.json; evaluation is entity-level, over the labelled word pieces as the seed notebook scores them.
+/// </summary>
+public sealed class TokenClassificationTrainable(TrialSpec spec, ILogger? logger = null, IProgress<TrainingProgress>? progress = null)
+    : EncoderTrainable<BertForTokenClassification, EncodedTokens>(spec, logger, progress)
+{
+    private IReadOnlyList<string> _labels = [];
+    private Dictionary<string, int> _labelIds = [];
+
+    public IReadOnlyList<string> Labels => _labels;
+
+    protected override (IReadOnlyList<EncodedTokens> Train, IReadOnlyList<EncodedTokens> Eval) PrepareData(BertConfig config)
+    {
+        var trainPath = SplitPath(Spec.TrainSplit, TokenClassificationData.Extensions);
+        var evalPath = SplitPath(Spec.EvalSplit, TokenClassificationData.Extensions);
+        var train = Subset.Random(TokenClassificationData.Read(trainPath), Spec.TrainLimit, Spec.Seed);
+        var eval = Subset.Random(TokenClassificationData.Read(evalPath), Spec.EvalLimit, Spec.Seed);
+        _labels = Spec.LabelNames ?? TokenClassificationData.LabelSet(TokenClassificationData.Read(trainPath));
+        _labelIds = _labels.Select((label, id) => (label, id)).ToDictionary(p => p.label, p => p.id);
+        config.SetLabels(_labels);
+        Logger.LogInformation("{Count} labels: {Labels}", _labels.Count, string.Join(", ", _labels));
+        return (Encode(train, trainPath, config), Encode(eval, evalPath, config));
+    }
+
+    protected override BertForTokenClassification CreateModel(BertConfig config) => new(config, _labels.Count);
+
+    protected override Batch Collate(IReadOnlyList<EncodedTokens> examples) => Batching.CollateTokens(examples, Tokenizer.PadId, Device);
+
+    protected override Tensor Loss(Tensor logits, Batch batch) =>
+        nn.functional.cross_entropy(logits.reshape(-1, logits.shape[^1]), batch.Labels.reshape(-1), ignore_index: TokenClassificationData.IgnoreIndex);
+
+    public override EvaluationMetrics EvaluateSplit(string split, int? limit = null)
+    {
+        var path = SplitPath(split, TokenClassificationData.Extensions);
+        return Evaluate(Encode(Subset.Random(TokenClassificationData.Read(path), limit, Spec.Seed), path, Config));
+    }
+
+    public override EvaluationMetrics Evaluate(IReadOnlyList<EncodedTokens> examples)
+    {
+        var predicted = new IReadOnlyList<string>[examples.Count];
+        var references = new IReadOnlyList<string>[examples.Count];
+        double lossSum = 0;
+        long labelled = 0;
+        ForEachEvaluationBatch(examples, e => e.Ids.Length, (indices, batch, logits) =>
+        {
+            var flatLogits = logits.reshape(-1, logits.shape[^1]);
+            var flatLabels = batch.Labels.reshape(-1);
+            lossSum += nn.functional.cross_entropy(flatLogits, flatLabels, ignore_index: TokenClassificationData.IgnoreIndex, reduction: nn.Reduction.Sum).item<float>();
+            var argmax = logits.argmax(-1).cpu().data<long>().ToArray();
+            var width = (int)logits.shape[1];
+            for (var k = 0; k < indices.Length; k++)
+            {
+                var example = examples[indices[k]];
+                var keep = Enumerable.Range(0, example.Labels.Length).Where(t => example.Labels[t] != TokenClassificationData.IgnoreIndex).ToList();
+                predicted[indices[k]] = [.. keep.Select(t => _labels[(int)argmax[k * width + t]])];
+                references[indices[k]] = [.. keep.Select(t => _labels[(int)example.Labels[t]])];
+                labelled += keep.Count;
+            }
+        });
+        return EntityMetrics.Compute(predicted, references, lossSum / Math.Max(1, labelled));
+    }
+
+    private List<EncodedTokens> Encode(IReadOnlyList<TaggedSentence> sentences, string path, BertConfig config) =>
+        [.. sentences.Select(s => TokenClassificationData.Align(s, Tokenizer, _labelIds, Math.Min(Spec.MaxLength, config.MaxPositionEmbeddings), path))];
+}
