@@ -297,6 +297,9 @@ public sealed class BertModel : Module<Tensor, Tensor, Tensor, Tensor>
     public BertConfig Config { get; }
     public FreezeDepth Freeze { get; private set; } = FreezeDepth.None;
 
+    /// <summary>The input embedding matrix, which the masked-LM head also uses as its output projection.</summary>
+    public Embedding WordEmbeddings => embeddings.WordEmbeddings;
+
     public BertModel(BertConfig config, bool addPoolingLayer = true) : base(nameof(BertModel))
     {
         Config = config;

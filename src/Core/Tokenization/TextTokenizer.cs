@@ -21,6 +21,7 @@ public sealed class TextTokenizer
     public int PadId => _tokenizer.PaddingTokenId;
     public int MaskId => _tokenizer.MaskingTokenId;
     public int UnknownId => _tokenizer.UnknownTokenId;
+    public int VocabularySize => _vocabulary.Length;
 
     private TextTokenizer(string[] vocabulary, bool lowerCase, int modelMaxLength)
     {
