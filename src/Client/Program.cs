@@ -13,6 +13,7 @@ public static class Program
         root.Subcommands.Add(TrainCommand.Build());
         root.Subcommands.Add(PredictCommand.Build());
         root.Subcommands.Add(NerCommand.Build());
+        root.Subcommands.Add(FillMaskCommand.Build());
         root.Subcommands.Add(EmbedCommand.Build());
         root.Subcommands.Add(ModelsCommand.Build());
         return root;

@@ -8,7 +8,7 @@ public sealed class CommandLineErrorTests
     {
         var result = await Cli.RunAsync("--help");
         Assert.Equal(0, result.ExitCode);
-        foreach (var command in new[] { "train", "predict", "embed", "models" }) Assert.Contains(command, result.Out);
+        foreach (var command in new[] { "train", "predict", "ner", "fill-mask", "embed", "models" }) Assert.Contains(command, result.Out);
     }
 
     [Fact]
@@ -54,5 +54,18 @@ public sealed class CommandLineErrorTests
         var result = await Cli.RunAsync("predict", "--model", "minilm", "some text");
         Assert.Equal(2, result.ExitCode);
         Assert.Contains("no id2label", result.Error);
+    }
+
+    [Fact]
+    public async Task Fill_mask_needs_exactly_one_mask_and_ner_needs_a_trained_tagger()
+    {
+        var noMask = await Cli.RunAsync("fill-mask", "--model", "minilm", "no mask here");
+        Assert.Equal(2, noMask.ExitCode);
+        Assert.Contains("exactly one [MASK]", noMask.Error);
+        Assert.DoesNotContain("(Parameter", noMask.Error);
+
+        var ner = await Cli.RunAsync("ner", "--model", "minilm", "Ellie lives in Berlin");
+        Assert.Equal(2, ner.ExitCode);
+        Assert.Contains("not a trained token classifier", ner.Error);
     }
 }

@@ -38,7 +38,9 @@ internal static class CommandRunner
         catch (Exception e) when (e is TrialSpecException or DatasetException or FileNotFoundException or DirectoryNotFoundException
                                       or InvalidDataException or TrainingDivergedException or ArgumentException or NotSupportedException)
         {
-            await Console.Error.WriteLineAsync($"error: {e.Message}");
+            // ArgumentException appends "(Parameter 'x')", which names our code's parameter, not the user's input.
+            var message = e is ArgumentException { ParamName: { } name } ? e.Message.Replace($" (Parameter '{name}')", "", StringComparison.Ordinal) : e.Message;
+            await Console.Error.WriteLineAsync($"error: {message}");
             return UsageError;
         }
         catch (OperationCanceledException)
