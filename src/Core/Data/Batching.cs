@@ -28,6 +28,9 @@ public sealed class Batch : IDisposable
 
 public static class Batching
 {
+    /// <summary>The label the loss ignores: special tokens, padding, unmasked positions (PyTorch's ignore_index).</summary>
+    public const long IgnoredLabel = -100;
+
     /// <summary>Pads to the longest sequence in the batch (dynamic padding), as DataCollatorWithPadding does.</summary>
     public static Batch Collate(IReadOnlyList<EncodedExample> examples, int padId, Device device)
     {
@@ -68,7 +71,7 @@ public static class Batching
         var mask = new long[ids.Length];
         var labels = new long[ids.Length];
         Array.Fill(ids, padId);
-        Array.Fill(labels, TokenClassificationData.IgnoreIndex);
+        Array.Fill(labels, Batching.IgnoredLabel);
         long tokens = 0;
         for (var b = 0; b < examples.Count; b++)
         {

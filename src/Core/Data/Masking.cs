@@ -34,7 +34,6 @@ public sealed record MaskingVocabulary(int MaskId, int Size, IReadOnlySet<int> S
 public static class Masking
 {
     /// <summary>The label of positions without a loss: cross_entropy's default ignore_index, as in transformers.</summary>
-    public const long IgnoredLabel = -100;
 
     public const double DefaultProbability = 0.15;
 
@@ -55,7 +54,7 @@ public static class Masking
         };
         var inputs = (int[])ids.Clone();
         var labels = new long[ids.Length];
-        Array.Fill(labels, IgnoredLabel);
+        Array.Fill(labels, Batching.IgnoredLabel);
         for (var i = 0; i < ids.Length; i++)
         {
             if (!chosen[i]) continue;
@@ -115,40 +114,11 @@ public static class Masking
     }
 
     /// <summary>
-    /// Pads to the longest sequence in the batch; labels are [batch, tokens], <see cref="IgnoredLabel"/> at padding,
+    /// Pads to the longest sequence in the batch; labels are [batch, tokens], <see cref="Batching.IgnoredLabel"/> at padding,
     /// so padded positions never enter the loss.
     /// </summary>
-    public static Batch Collate(IReadOnlyList<MaskedExample> examples, int padId, Device device)
-    {
-        var width = examples.Max(e => e.InputIds.Length);
-        var ids = new long[examples.Count * width];
-        var mask = new long[examples.Count * width];
-        var labels = new long[examples.Count * width];
-        Array.Fill(labels, IgnoredLabel);
-        long tokens = 0;
-        for (var b = 0; b < examples.Count; b++)
-        {
-            var example = examples[b];
-            var offset = b * width;
-            for (var t = 0; t < width; t++)
-            {
-                var real = t < example.InputIds.Length;
-                ids[offset + t] = real ? example.InputIds[t] : padId;
-                mask[offset + t] = real ? 1 : 0;
-                if (real) labels[offset + t] = example.Labels[t];
-            }
-            tokens += example.InputIds.Length;
-        }
-        return new Batch
-        {
-            InputIds = tensor(ids, examples.Count, width).to(device),
-            AttentionMask = tensor(mask, examples.Count, width).to(device),
-            TokenTypeIds = zeros(examples.Count, width, ScalarType.Int64, device),
-            Labels = tensor(labels, examples.Count, width).to(device),
-            Size = examples.Count,
-            Tokens = tokens,
-        };
-    }
+    public static Batch Collate(IReadOnlyList<MaskedExample> examples, int padId, Device device) =>
+        Batching.CollateTokens([.. examples.Select(e => new EncodedTokens(e.InputIds, e.Labels))], padId, device);
 }
 
 /// <summary>

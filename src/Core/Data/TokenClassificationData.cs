@@ -13,7 +13,6 @@ public sealed record EncodedTokens(int[] Ids, long[] Labels);
 public static class TokenClassificationData
 {
     public static readonly IReadOnlyList<string> Extensions = [".txt", ".conll", ".iob", ".tsv"];
-    public const long IgnoreIndex = -100;
 
     public static IReadOnlyList<TaggedSentence> Read(string path)
     {
@@ -69,7 +68,7 @@ public static class TokenClassificationData
     public static EncodedTokens Align(TaggedSentence sentence, Tokenization.TextTokenizer tokenizer, IReadOnlyDictionary<string, int> labelIds, int maxLength, string source)
     {
         var ids = new List<int>(maxLength) { tokenizer.ClsId };
-        var labels = new List<long>(maxLength) { IgnoreIndex };
+        var labels = new List<long>(maxLength) { Batching.IgnoredLabel };
         for (var w = 0; w < sentence.Words.Count; w++)
         {
             var tag = sentence.Tags[w];
@@ -84,7 +83,7 @@ public static class TokenClassificationData
             }
         }
         ids.Add(tokenizer.SepId);
-        labels.Add(IgnoreIndex);
+        labels.Add(Batching.IgnoredLabel);
         return new EncodedTokens([.. ids], [.. labels]);
     }
 }

@@ -18,7 +18,7 @@ public static class MaskedLmEvaluation
     public static MaskedLmScore Evaluate(BertForMaskedLM model, IReadOnlyList<MaskedExample> examples, int padId, Device device, int batchSize = 32)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);
-        var masked = examples.Sum(e => (long)e.Labels.Count(l => l != Masking.IgnoredLabel));
+        var masked = examples.Sum(e => (long)e.Labels.Count(l => l != Batching.IgnoredLabel));
         if (masked == 0) throw new ArgumentException("no masked position to score; mask the sequences first.", nameof(examples));
 
         var wasTraining = model.training;

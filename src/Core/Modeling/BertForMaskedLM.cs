@@ -125,7 +125,7 @@ public sealed class BertForMaskedLM : Module<Tensor, Tensor, Tensor, Tensor>, IE
     {
         using var scope = NewDisposeScope();
         var flat = labels.reshape(-1);
-        var positions = flat.ne(Masking.IgnoredLabel).nonzero().squeeze(1);
+        var positions = flat.ne(Batching.IgnoredLabel).nonzero().squeeze(1);
         var logits = LogitsAt(inputIds, attentionMask, tokenTypeIds, positions);
         var targets = flat.index_select(0, positions);
         var loss = reduction == Reduction.Mean

@@ -37,7 +37,7 @@ public sealed class TokenClassificationTrainable(TrialSpec spec, ILogger? logger
     protected override Batch Collate(IReadOnlyList<EncodedTokens> examples) => Batching.CollateTokens(examples, Tokenizer.PadId, Device);
 
     protected override Tensor Loss(Tensor logits, Batch batch) =>
-        nn.functional.cross_entropy(logits.reshape(-1, logits.shape[^1]), batch.Labels.reshape(-1), ignore_index: TokenClassificationData.IgnoreIndex);
+        nn.functional.cross_entropy(logits.reshape(-1, logits.shape[^1]), batch.Labels.reshape(-1), ignore_index: Batching.IgnoredLabel);
 
     public override EvaluationMetrics EvaluateSplit(string split, int? limit = null)
     {
@@ -55,13 +55,13 @@ public sealed class TokenClassificationTrainable(TrialSpec spec, ILogger? logger
         {
             var flatLogits = logits.reshape(-1, logits.shape[^1]);
             var flatLabels = batch.Labels.reshape(-1);
-            lossSum += nn.functional.cross_entropy(flatLogits, flatLabels, ignore_index: TokenClassificationData.IgnoreIndex, reduction: nn.Reduction.Sum).item<float>();
+            lossSum += nn.functional.cross_entropy(flatLogits, flatLabels, ignore_index: Batching.IgnoredLabel, reduction: nn.Reduction.Sum).item<float>();
             var argmax = logits.argmax(-1).cpu().data<long>().ToArray();
             var width = (int)logits.shape[1];
             for (var k = 0; k < indices.Length; k++)
             {
                 var example = examples[indices[k]];
-                var keep = Enumerable.Range(0, example.Labels.Length).Where(t => example.Labels[t] != TokenClassificationData.IgnoreIndex).ToList();
+                var keep = Enumerable.Range(0, example.Labels.Length).Where(t => example.Labels[t] != Batching.IgnoredLabel).ToList();
                 predicted[indices[k]] = [.. keep.Select(t => _labels[(int)argmax[k * width + t]])];
                 references[indices[k]] = [.. keep.Select(t => _labels[(int)example.Labels[t]])];
                 labelled += keep.Count;
