@@ -223,7 +223,7 @@ public sealed class MaskedLmTests(ModelFixture models) : IDisposable
         for (var step = 0; step < 20; step++)
         {
             using var scope = NewDisposeScope();
-            using var batch = Masking.Collate(training.Epoch(step), tokenizer.PadId, CPU);
+            using var batch = Batching.CollateTokens(training.Epoch(step), tokenizer.PadId, CPU);
             var loss = model.Loss(batch.InputIds, batch.AttentionMask, batch.TokenTypeIds, batch.Labels);
             optimizer.ZeroGrad();
             loss.backward();

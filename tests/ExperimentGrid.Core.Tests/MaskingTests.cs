@@ -73,25 +73,25 @@ public sealed class MaskingTests(ModelFixture models)
         for (var s = 0; s < sequences.Count; s++)
         {
             var (original, example) = (sequences[s], masked[s]);
-            Assert.Equal(original.Length, example.InputIds.Length);
+            Assert.Equal(original.Length, example.Ids.Length);
             for (var i = 0; i < original.Length; i++)
             {
                 if (IsSpecial(original[i]))
                 {
-                    Assert.Equal(original[i], example.InputIds[i]);
+                    Assert.Equal(original[i], example.Ids[i]);
                     Assert.Equal(-100, example.Labels[i]);
                     continue;
                 }
                 pieces++;
                 if (example.Labels[i] == -100)
                 {
-                    Assert.Equal(original[i], example.InputIds[i]);
+                    Assert.Equal(original[i], example.Ids[i]);
                     continue;
                 }
                 Assert.Equal(original[i], example.Labels[i]);
                 chosen++;
-                if (example.InputIds[i] == Tokenizer.MaskId) toMask++;
-                else if (example.InputIds[i] == original[i]) kept++;
+                if (example.Ids[i] == Tokenizer.MaskId) toMask++;
+                else if (example.Ids[i] == original[i]) kept++;
                 else toRandom++;
             }
         }
@@ -106,8 +106,8 @@ public sealed class MaskingTests(ModelFixture models)
     public void Masks_repeat_for_a_seed_and_epoch_and_change_with_either()
     {
         var (sequences, _) = Corpus();
-        MaskedExample[] Masks(int seed, int epoch) => new MaskedSequences(sequences, Vocabulary, MaskingStrategy.Token, 0.15, seed).Epoch(epoch);
-        static string Key(MaskedExample[] masks) => string.Join("|", masks.Select(m => string.Join(",", m.InputIds) + ";" + string.Join(",", m.Labels)));
+        EncodedTokens[] Masks(int seed, int epoch) => new MaskedSequences(sequences, Vocabulary, MaskingStrategy.Token, 0.15, seed).Epoch(epoch);
+        static string Key(EncodedTokens[] masks) => string.Join("|", masks.Select(m => string.Join(",", m.Ids) + ";" + string.Join(",", m.Labels)));
 
         Assert.Equal(Key(Masks(5, 0)), Key(Masks(5, 0)));
         Assert.NotEqual(Key(Masks(5, 0)), Key(Masks(5, 1)));
@@ -145,7 +145,7 @@ public sealed class MaskingTests(ModelFixture models)
                 if (example.Labels[i] == -100) continue;
                 Assert.Equal(sequences[s][i], example.Labels[i]);
                 labelled++;
-                if (example.InputIds[i] == Tokenizer.MaskId) toMask++;
+                if (example.Ids[i] == Tokenizer.MaskId) toMask++;
             }
         }
         Assert.InRange((double)labelled / pieces, 0.13, 0.17);
@@ -182,8 +182,8 @@ public sealed class MaskingTests(ModelFixture models)
     [Fact]
     public void Collated_labels_ignore_padding()
     {
-        MaskedExample[] examples = [new([2, 4, 7, 3], [-100, 7, -100, -100]), new([2, 3], [-100, -100])];
-        using var batch = Masking.Collate(examples, padId: 0, TorchSharp.torch.CPU);
+        EncodedTokens[] examples = [new([2, 4, 7, 3], [-100, 7, -100, -100]), new([2, 3], [-100, -100])];
+        using var batch = Batching.CollateTokens(examples, padId: 0, TorchSharp.torch.CPU);
         Assert.Equal([2L, 4], batch.Labels.shape);
         Assert.Equal([-100L, 7, -100, -100, -100, -100, -100, -100], batch.Labels.data<long>().ToArray());
         Assert.Equal([1L, 1, 1, 1, 1, 1, 0, 0], batch.AttentionMask.data<long>().ToArray());

@@ -105,6 +105,6 @@ public static class Batching
     }
 
     /// <summary>Index batches in length order: the fewest padded tokens for evaluation, where order does not matter.</summary>
-    public static IEnumerable<int[]> LengthSortedBatches(IReadOnlyList<EncodedExample> examples, int batchSize) =>
-        Enumerable.Range(0, examples.Count).OrderBy(i => examples[i].Ids.Length).ThenBy(i => i).Chunk(batchSize);
+    public static IEnumerable<int[]> LengthSortedBatches<T>(IReadOnlyList<T> examples, Func<T, int> length, int batchSize) =>
+        Enumerable.Range(0, examples.Count).OrderBy(i => length(examples[i])).ThenBy(i => i).Chunk(batchSize);
 }

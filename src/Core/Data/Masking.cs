@@ -1,6 +1,5 @@
 using System.Runtime.InteropServices;
 using ExperimentGrid.Core.Tokenization;
-using static TorchSharp.torch;
 
 namespace ExperimentGrid.Core.Data;
 
@@ -14,9 +13,6 @@ public enum MaskingStrategy
     Token,
     WholeWord,
 }
-
-/// <summary>A masked sequence: the model's input ids, and per position the original id where the loss applies, -100 elsewhere.</summary>
-public sealed record MaskedExample(int[] InputIds, long[] Labels);
 
 /// <summary>
 /// What masking needs to know of a tokenizer. <paramref name="SpecialIds"/> are never masked; as transformers'
@@ -33,8 +29,6 @@ public sealed record MaskingVocabulary(int MaskId, int Size, IReadOnlySet<int> S
 
 public static class Masking
 {
-    /// <summary>The label of positions without a loss: cross_entropy's default ignore_index, as in transformers.</summary>
-
     public const double DefaultProbability = 0.15;
 
     /// <summary>
@@ -42,7 +36,8 @@ public static class Masking
     /// BERT's pretraining did: 80% become [MASK], 10% a token drawn uniformly from the whole vocabulary, 10% stay.
     /// The model must predict the original at every chosen position, so it cannot learn that only [MASK] matters.
     /// </summary>
-    public static MaskedExample Mask(int[] ids, MaskingVocabulary vocabulary, MaskingStrategy strategy, double probability, Random random)
+    /// <returns>The model's input ids, and per position the original id where the loss applies, -100 elsewhere.</returns>
+    public static EncodedTokens Mask(int[] ids, MaskingVocabulary vocabulary, MaskingStrategy strategy, double probability, Random random)
     {
         if (probability is < 0 or > 1 || double.IsNaN(probability))
             throw new ArgumentOutOfRangeException(nameof(probability), probability, "masking probability must lie in [0, 1]");
@@ -63,7 +58,7 @@ public static class Masking
             if (draw < 0.8) inputs[i] = vocabulary.MaskId;
             else if (draw < 0.9) inputs[i] = random.Next(vocabulary.Size);
         }
-        return new MaskedExample(inputs, labels);
+        return new EncodedTokens(inputs, labels);
     }
 
     private static bool[] ChooseTokens(int[] ids, MaskingVocabulary vocabulary, double probability, Random random)
@@ -112,13 +107,6 @@ public static class Masking
         }
         return chosen;
     }
-
-    /// <summary>
-    /// Pads to the longest sequence in the batch; labels are [batch, tokens], <see cref="Batching.IgnoredLabel"/> at padding,
-    /// so padded positions never enter the loss.
-    /// </summary>
-    public static Batch Collate(IReadOnlyList<MaskedExample> examples, int padId, Device device) =>
-        Batching.CollateTokens([.. examples.Select(e => new EncodedTokens(e.InputIds, e.Labels))], padId, device);
 }
 
 /// <summary>
@@ -131,10 +119,10 @@ public sealed class MaskedSequences(IReadOnlyList<int[]> sequences, MaskingVocab
 {
     public int Count => sequences.Count;
 
-    public MaskedExample Example(int index, int epoch) =>
+    public EncodedTokens Example(int index, int epoch) =>
         Masking.Mask(sequences[index], vocabulary, strategy, probability, new Random(SeedOf(seed, epoch, index)));
 
-    public MaskedExample[] Epoch(int epoch) => [.. Enumerable.Range(0, sequences.Count).Select(i => Example(i, epoch))];
+    public EncodedTokens[] Epoch(int epoch) => [.. Enumerable.Range(0, sequences.Count).Select(i => Example(i, epoch))];
 
     /// <summary>
     /// SplitMix64 over the three numbers: it repeats across runs (HashCode.Combine is salted per process), and

@@ -15,7 +15,7 @@ public static class MaskedLmEvaluation
     /// <see cref="MaskedSequences"/>) so scores compare across checkpoints. The loss is the mean over every masked
     /// position, not the mean of batch means, so it does not depend on the batch size.
     /// </summary>
-    public static MaskedLmScore Evaluate(BertForMaskedLM model, IReadOnlyList<MaskedExample> examples, int padId, Device device, int batchSize = 32)
+    public static MaskedLmScore Evaluate(BertForMaskedLM model, IReadOnlyList<EncodedTokens> examples, int padId, Device device, int batchSize = 32)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);
         var masked = examples.Sum(e => (long)e.Labels.Count(l => l != Batching.IgnoredLabel));
@@ -28,10 +28,10 @@ public static class MaskedLmEvaluation
             using var noGrad = no_grad();
             var total = 0.0;
             // Length order pads least; the summed loss does not depend on the order.
-            foreach (var indices in Enumerable.Range(0, examples.Count).OrderBy(i => examples[i].InputIds.Length).Chunk(batchSize))
+            foreach (var indices in Batching.LengthSortedBatches(examples, e => e.Ids.Length, batchSize))
             {
                 using var scope = NewDisposeScope();
-                using var batch = Masking.Collate([.. indices.Select(i => examples[i])], padId, device);
+                using var batch = Batching.CollateTokens([.. indices.Select(i => examples[i])], padId, device);
                 total += model.Loss(batch.InputIds, batch.AttentionMask, batch.TokenTypeIds, batch.Labels, nn.Reduction.Sum).item<float>();
             }
             var loss = total / masked;

@@ -40,7 +40,7 @@ public sealed class SentenceEmbedder : IDisposable
         var encoded = texts.Select(t => new EncodedExample(_tokenizer.Encode(t, _maxLength), 0)).ToList();
         var embeddings = new float[texts.Count][];
         using var noGrad = no_grad();
-        foreach (var indices in Batching.LengthSortedBatches(encoded, batchSize))
+        foreach (var indices in Batching.LengthSortedBatches(encoded, e => e.Ids.Length, batchSize))
         {
             using var scope = NewDisposeScope();
             using var batch = Batching.Collate([.. indices.Select(i => encoded[i])], _tokenizer.PadId, _device);

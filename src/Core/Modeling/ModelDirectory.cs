@@ -131,35 +131,25 @@ public sealed class ModelDirectory
 
     /// <summary>Builds a head model of type <typeparamref name="THead"/> from this directory's weights.</summary>
     public THead LoadModel<THead>(Func<BertConfig, THead> create, ILogger? logger = null)
-        where THead : nn.Module, IEncoderHead
+        where THead : nn.Module, IEncoderHead =>
+        LoadInto(create(Config), THead.HeadPrefixes, logger);
+
+    /// <summary>The bare encoder (no task head) from this directory's weights; a head checkpoint's extra keys are ignored.</summary>
+    public BertModel LoadEncoder(bool addPoolingLayer, ILogger? logger = null) =>
+        LoadInto(new BertModel(Config, addPoolingLayer), [], logger);
+
+    private TModule LoadInto<TModule>(TModule model, IReadOnlyList<string> headPrefixes, ILogger? logger) where TModule : nn.Module
     {
-        var model = create(Config);
         var weights = ReadWeights();
         try
         {
-            LoadWeights(model, weights, Path, THead.HeadPrefixes, logger);
+            LoadWeights(model, weights, Path, headPrefixes, logger);
         }
         finally
         {
             foreach (var tensor in weights.Values) tensor.Dispose();
         }
         return model;
-    }
-
-    /// <summary>The bare encoder (no task head) from this directory's weights; a head checkpoint's extra keys are ignored.</summary>
-    public BertModel LoadEncoder(bool addPoolingLayer, ILogger? logger = null)
-    {
-        var encoder = new BertModel(Config, addPoolingLayer);
-        var weights = ReadWeights();
-        try
-        {
-            LoadWeights(encoder, weights, Path, [], logger);
-        }
-        finally
-        {
-            foreach (var tensor in weights.Values) tensor.Dispose();
-        }
-        return encoder;
     }
 
     /// <summary>Writes config.json, model.safetensors and the tokenizer files of a head model into <paramref name="path"/>.</summary>

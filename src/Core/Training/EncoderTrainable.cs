@@ -139,8 +139,7 @@ public abstract class EncoderTrainable<TModel, TExample> : ISupervisedTrainable
     {
         Model.eval();
         using var noGrad = no_grad();
-        var order = Enumerable.Range(0, examples.Count).OrderBy(i => length(examples[i])).ThenBy(i => i);
-        foreach (var indices in order.Chunk(Spec.EvalBatchSize))
+        foreach (var indices in Batching.LengthSortedBatches(examples, length, Spec.EvalBatchSize))
         {
             using var scope = NewDisposeScope();
             using var batch = Collate([.. indices.Select(i => examples[i])]);

@@ -22,7 +22,7 @@ public sealed class TextClassificationTrainable(TrialSpec spec, ILogger? logger 
         CheckLabels(eval, Spec.EvalSplit);
         config.SetLabels(Spec.LabelNames ?? [.. Enumerable.Range(0, LabelCount).Select(i => $"LABEL_{i}")]);
         Logger.LogInformation("{Labels} labels", LabelCount);
-        return (Encode(train, config), Encode(eval, config));
+        return (Encode(train), Encode(eval));
     }
 
     protected override BertForSequenceClassification CreateModel(BertConfig config) => new(config, LabelCount);
@@ -35,7 +35,7 @@ public sealed class TextClassificationTrainable(TrialSpec spec, ILogger? logger 
     {
         var examples = Subset.Random(ReadSplit(split), limit, Spec.Seed);
         CheckLabels(examples, split);
-        return Evaluate(Encode(examples, Config));
+        return Evaluate(Encode(examples));
     }
 
     public override EvaluationMetrics Evaluate(IReadOnlyList<EncodedExample> examples)
@@ -61,6 +61,6 @@ public sealed class TextClassificationTrainable(TrialSpec spec, ILogger? logger 
             throw new DatasetException($"{SplitPath(split, DatasetLocator.Extensions)}:{outOfRange.Line}: label {outOfRange.Label} is outside the {LabelCount} classes (0..{LabelCount - 1}){(Spec.LabelNames is null ? "" : " named by label_names")}.");
     }
 
-    private List<EncodedExample> Encode(IReadOnlyList<TextExample> examples, BertConfig config) =>
-        [.. examples.Select(e => new EncodedExample(Tokenizer.Encode(e.Text, Math.Min(Spec.MaxLength, config.MaxPositionEmbeddings)), e.Label))];
+    private List<EncodedExample> Encode(IReadOnlyList<TextExample> examples) =>
+        [.. examples.Select(e => new EncodedExample(Tokenizer.Encode(e.Text, MaxLength), e.Label))];
 }

@@ -29,7 +29,7 @@ public sealed class TokenClassificationTrainable(TrialSpec spec, ILogger? logger
         _labelIds = _labels.Select((label, id) => (label, id)).ToDictionary(p => p.label, p => p.id);
         config.SetLabels(_labels);
         Logger.LogInformation("{Count} labels: {Labels}", _labels.Count, string.Join(", ", _labels));
-        return (Encode(train, trainPath, config), Encode(eval, evalPath, config));
+        return (Encode(train, trainPath), Encode(eval, evalPath));
     }
 
     protected override BertForTokenClassification CreateModel(BertConfig config) => new(config, _labels.Count);
@@ -42,7 +42,7 @@ public sealed class TokenClassificationTrainable(TrialSpec spec, ILogger? logger
     public override EvaluationMetrics EvaluateSplit(string split, int? limit = null)
     {
         var path = SplitPath(split, TokenClassificationData.Extensions);
-        return Evaluate(Encode(Subset.Random(TokenClassificationData.Read(path), limit, Spec.Seed), path, Config));
+        return Evaluate(Encode(Subset.Random(TokenClassificationData.Read(path), limit, Spec.Seed), path));
     }
 
     public override EvaluationMetrics Evaluate(IReadOnlyList<EncodedTokens> examples)
@@ -70,6 +70,6 @@ public sealed class TokenClassificationTrainable(TrialSpec spec, ILogger? logger
         return EntityMetrics.Compute(predicted, references, lossSum / Math.Max(1, labelled));
     }
 
-    private List<EncodedTokens> Encode(IReadOnlyList<TaggedSentence> sentences, string path, BertConfig config) =>
-        [.. sentences.Select(s => TokenClassificationData.Align(s, Tokenizer, _labelIds, Math.Min(Spec.MaxLength, config.MaxPositionEmbeddings), path))];
+    private List<EncodedTokens> Encode(IReadOnlyList<TaggedSentence> sentences, string path) =>
+        [.. sentences.Select(s => TokenClassificationData.Align(s, Tokenizer, _labelIds, MaxLength, path))];
 }
