@@ -57,4 +57,31 @@ public sealed class TrialConfigTests : IDisposable
         Assert.Equal((layers, all), (freeze.Layers, freeze.All));
         Assert.Equal(text, freeze.ToString());
     }
+
+    [Fact]
+    public void Task_specific_fields_parse_for_their_task()
+    {
+        var masked = new TrialConfig { Task = "fill-mask", Masking = "whole-word", MlmProbability = 0.2 }.ToSpec();
+        Assert.Equal((TaskKind.MaskedLm, ExperimentGrid.Core.Data.MaskingStrategy.WholeWord, 0.2), (masked.Task, masked.Masking, masked.MlmProbability));
+        var setFit = new TrialConfig { Task = "setfit", SamplesPerClass = 8, Iterations = 5 }.ToSpec();
+        Assert.Equal((TaskKind.SetFit, 8, 5), (setFit.Task, setFit.SamplesPerClass, setFit.Iterations));
+    }
+
+    [Fact]
+    public void Task_specific_fields_are_refused_elsewhere_and_bad_values_named()
+    {
+        var error = Assert.Throws<TrialSpecException>(() =>
+            new TrialConfig { Task = "text-classification", Masking = "token", SamplesPerClass = 4 }.ToSpec("flags"));
+        Assert.Contains("masking: applies only to task masked-lm, not text-classification", error.Message);
+        Assert.Contains("samples_per_class: applies only to task setfit", error.Message);
+
+        error = Assert.Throws<TrialSpecException>(() =>
+            new TrialConfig { Task = "masked-lm", Masking = "span", MlmProbability = 1.5 }.ToSpec("flags"));
+        Assert.Contains("masking: 'span' is not a masking (allowed: token, whole-word)", error.Message);
+        Assert.Contains("mlm_probability: must be in (0, 1], got 1.5", error.Message);
+
+        error = Assert.Throws<TrialSpecException>(() => new TrialConfig { Task = "setfit", SamplesPerClass = 0, Iterations = 0 }.ToSpec("flags"));
+        Assert.Contains("label_names must be given", error.Message);
+        Assert.Contains("iterations: must be a positive integer", error.Message);
+    }
 }

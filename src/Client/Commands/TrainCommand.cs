@@ -129,19 +129,16 @@ internal static class TrainCommand
 
     private static void Render(TrialResult result)
     {
-        var epochs = new Table().Title("Epochs").AddColumns("epoch", "train loss", $"{result.Spec.EvalSplit} loss", "F1", "accuracy", "samples/s", "tokens/s", "seconds");
+        var metrics = result.Epochs[0].Validation.Values().Select(v => v.Metric).ToList();
+        var epochs = new Table().Title("Epochs").AddColumns(["epoch", "train loss", .. metrics.Select(m => $"{result.Spec.EvalSplit} {TrialRunner.Name(m)}"), "samples/s", "tokens/s", "seconds"]);
         foreach (var e in result.Epochs)
-            epochs.AddRow($"{e.Epoch}", $"{e.TrainLoss:F4}", $"{e.Validation.Loss:F4}", $"{e.Validation.F1:F4}", $"{e.Validation.Accuracy:F4}",
-                $"{e.SamplesPerSecond:F1}", $"{e.TokensPerSecond:F0}", $"{e.TrainSeconds:F1}");
+            epochs.AddRow([$"{e.Epoch}", $"{e.TrainLoss:F4}", .. e.Validation.Values().Select(v => $"{v.Value:F4}"),
+                $"{e.SamplesPerSecond:F1}", $"{e.TokensPerSecond:F0}", $"{e.TrainSeconds:F1}"]);
         AnsiConsole.Write(epochs);
 
         var summary = new Table().Title("Result").AddColumns("metric", "value");
-        var final = result.Final;
         var split = result.Test is null ? result.Spec.EvalSplit : result.Spec.TestSplit;
-        summary.AddRow($"{split} F1", $"{final.F1:F4}");
-        summary.AddRow($"{split} accuracy", $"{final.Accuracy:F4}");
-        summary.AddRow($"{split} precision / recall", $"{final.Precision:F4} / {final.Recall:F4}");
-        summary.AddRow($"{split} loss", $"{final.Loss:F4}");
+        foreach (var value in result.Final.Values()) summary.AddRow($"{split} {TrialRunner.Name(value.Metric)}", $"{value.Value:F4}");
         summary.AddRow("freeze", result.Spec.Freeze.ToString());
         summary.AddRow("trainable parameters", $"{result.TrainableParameters:N0} of {result.TotalParameters:N0}");
         summary.AddRow("training throughput", $"{result.SamplesPerSecond:F1} samples/s, {result.TokensPerSecond:F0} tokens/s");

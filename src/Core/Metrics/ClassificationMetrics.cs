@@ -1,12 +1,4 @@
-using System.Text.Json.Serialization;
-
 namespace ExperimentGrid.Core.Metrics;
-
-/// <summary>What every task's evaluation reports; F1 is the task's headline metric.</summary>
-[JsonPolymorphic(TypeDiscriminatorPropertyName = "kind")]
-[JsonDerivedType(typeof(ClassificationMetrics), "classification")]
-[JsonDerivedType(typeof(EntityMetrics), "entities")]
-public abstract record EvaluationMetrics(int Examples, double Accuracy, double F1, double Precision, double Recall, double Loss);
 
 /// <summary>
 /// Metrics of one evaluation. F1 follows evaluate's "f1": for two classes, F1 of the positive class (id 1); for more,
@@ -20,8 +12,14 @@ public sealed record ClassificationMetrics(
     double Precision,
     double Recall,
     double Loss,
-    IReadOnlyList<double> F1PerClass) : EvaluationMetrics(Examples, Accuracy, F1, Precision, Recall, Loss)
+    IReadOnlyList<double> F1PerClass) : EvaluationMetrics(Examples, Loss)
 {
+    public override IReadOnlyList<MetricValue> Values() =>
+    [
+        new(EvaluationMetric.F1, F1), new(EvaluationMetric.Accuracy, Accuracy), new(EvaluationMetric.Precision, Precision),
+        new(EvaluationMetric.Recall, Recall), new(EvaluationMetric.Loss, Loss),
+    ];
+
     public static ClassificationMetrics Compute(IReadOnlyList<int> predictions, IReadOnlyList<int> references, int classCount, double meanLoss)
     {
         if (predictions.Count != references.Count)

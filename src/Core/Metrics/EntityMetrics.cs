@@ -15,8 +15,14 @@ public sealed record EntityMetrics(
     double Precision,
     double Recall,
     double Loss,
-    IReadOnlyDictionary<string, double> F1PerType) : EvaluationMetrics(Examples, Accuracy, F1, Precision, Recall, Loss)
+    IReadOnlyDictionary<string, double> F1PerType) : EvaluationMetrics(Examples, Loss)
 {
+    public override IReadOnlyList<MetricValue> Values() =>
+    [
+        new(EvaluationMetric.F1, F1), new(EvaluationMetric.Precision, Precision), new(EvaluationMetric.Recall, Recall),
+        new(EvaluationMetric.Accuracy, Accuracy), new(EvaluationMetric.Loss, Loss),
+    ];
+
     public static EntityMetrics Compute(IReadOnlyList<IReadOnlyList<string>> predictions, IReadOnlyList<IReadOnlyList<string>> references, double meanLoss)
     {
         if (predictions.Count != references.Count) throw new ArgumentException($"{predictions.Count} predicted sequences for {references.Count} references.");

@@ -129,8 +129,8 @@ public abstract class EncoderTrainable<TModel, TExample> : ISupervisedTrainable
         var trainSeconds = clock.Elapsed.TotalSeconds;
         CompletedEpochs++;
         var validation = Evaluate(_eval);
-        Logger.LogInformation("epoch {Epoch}: train loss {TrainLoss:F4}, {Split} loss {EvalLoss:F4}, F1 {F1:F4}, accuracy {Accuracy:F4}",
-            CompletedEpochs, lossSum / samples, Spec.EvalSplit, validation.Loss, validation.F1, validation.Accuracy);
+        Logger.LogInformation("epoch {Epoch}: train loss {TrainLoss:F4}, {Split} {Metrics}",
+            CompletedEpochs, lossSum / samples, Spec.EvalSplit, MetricsText(validation));
         return new EpochResult(CompletedEpochs, GlobalStep, lossSum / samples, validation, trainSeconds, samples / trainSeconds, tokens / trainSeconds);
     }
 
@@ -146,6 +146,9 @@ public abstract class EncoderTrainable<TModel, TExample> : ISupervisedTrainable
             forward(indices, batch, Model.call(batch.InputIds, batch.AttentionMask, batch.TokenTypeIds));
         }
     }
+
+    private static string MetricsText(EvaluationMetrics metrics) =>
+        string.Join(", ", metrics.Values().Select(v => $"{TrialRunner.Name(v.Metric)} {v.Value:F4}"));
 
     public void SaveModel(string directory) => ModelDirectory.Save(directory, Model, Config, Tokenizer);
 

@@ -31,14 +31,14 @@ public sealed class TextClassificationTrainable(TrialSpec spec, ILogger? logger 
 
     protected override Tensor Loss(Tensor logits, Batch batch) => nn.functional.cross_entropy(logits, batch.Labels);
 
-    public override EvaluationMetrics EvaluateSplit(string split, int? limit = null)
+    public override ClassificationMetrics EvaluateSplit(string split, int? limit = null)
     {
         var examples = Subset.Random(ReadSplit(split), limit, Spec.Seed);
         CheckLabels(examples, split);
         return Evaluate(Encode(examples));
     }
 
-    public override EvaluationMetrics Evaluate(IReadOnlyList<EncodedExample> examples)
+    public override ClassificationMetrics Evaluate(IReadOnlyList<EncodedExample> examples)
     {
         var predictions = new int[examples.Count];
         double lossSum = 0;

@@ -39,13 +39,13 @@ public sealed class TokenClassificationTrainable(TrialSpec spec, ILogger? logger
     protected override Tensor Loss(Tensor logits, Batch batch) =>
         nn.functional.cross_entropy(logits.reshape(-1, logits.shape[^1]), batch.Labels.reshape(-1), ignore_index: Batching.IgnoredLabel);
 
-    public override EvaluationMetrics EvaluateSplit(string split, int? limit = null)
+    public override EntityMetrics EvaluateSplit(string split, int? limit = null)
     {
         var path = SplitPath(split, TokenClassificationData.Extensions);
         return Evaluate(Encode(Subset.Random(TokenClassificationData.Read(path), limit, Spec.Seed), path));
     }
 
-    public override EvaluationMetrics Evaluate(IReadOnlyList<EncodedTokens> examples)
+    public override EntityMetrics Evaluate(IReadOnlyList<EncodedTokens> examples)
     {
         var predicted = new IReadOnlyList<string>[examples.Count];
         var references = new IReadOnlyList<string>[examples.Count];

@@ -56,6 +56,9 @@ public static class TrialRunner
 
     public static string ToJson<T>(T value) => JsonSerializer.Serialize(value, Json);
 
+    /// <summary>A metric's name as JSON, specs and logs write it: f1, accuracy, perplexity.</summary>
+    public static string Name(Metrics.EvaluationMetric metric) => JsonNamingPolicy.KebabCaseLower.ConvertName(metric.ToString());
+
     private sealed class FreezeDepthConverter : JsonConverter<Modeling.FreezeDepth>
     {
         public override Modeling.FreezeDepth Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) =>

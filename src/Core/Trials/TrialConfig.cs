@@ -1,4 +1,5 @@
 using System.Globalization;
+using ExperimentGrid.Core.Data;
 using ExperimentGrid.Core.Modeling;
 using YamlDotNet.Core;
 using YamlDotNet.Serialization;
@@ -35,6 +36,10 @@ public sealed class TrialConfig
     public int? MaxLength { get; set; }
     public string? Freeze { get; set; }
     public string? Device { get; set; }
+    public string? Masking { get; set; }
+    public double? MlmProbability { get; set; }
+    public int? SamplesPerClass { get; set; }
+    public int? Iterations { get; set; }
 
     private static readonly IDeserializer Yaml = new DeserializerBuilder()
         .WithNamingConvention(UnderscoredNamingConvention.Instance)
@@ -113,6 +118,24 @@ public sealed class TrialConfig
         foreach (var (field, value) in new[] { ("model", Model), ("dataset", Dataset), ("text_column", TextColumn), ("label_column", LabelColumn), ("train_split", TrainSplit), ("eval_split", EvalSplit) })
             if (value is not null && string.IsNullOrWhiteSpace(value)) problems.Add($"{field}: must not be empty");
 
+        var masking = defaults.Masking;
+        if (Masking is not null && !TryParseMasking(Masking, out masking))
+            problems.Add($"masking: '{Masking}' is not a masking (allowed: token, whole-word)");
+        Range("mlm_probability", MlmProbability, 0, 1, minInclusive: false);
+        if (SamplesPerClass is < 0) problems.Add($"samples_per_class: must be 0 (zero-shot) or more, got {SamplesPerClass}");
+        Positive("iterations", Iterations);
+        void OnlyFor(TaskKind owner, string field, object? value)
+        {
+            if (value is not null && task != owner)
+                problems.Add($"{field}: applies only to task {TaskKinds.Name(owner)}, not {TaskKinds.Name(task)}");
+        }
+        OnlyFor(TaskKind.MaskedLm, "masking", Masking);
+        OnlyFor(TaskKind.MaskedLm, "mlm_probability", MlmProbability);
+        OnlyFor(TaskKind.SetFit, "samples_per_class", SamplesPerClass);
+        OnlyFor(TaskKind.SetFit, "iterations", Iterations);
+        if (task == TaskKind.SetFit && SamplesPerClass == 0 && LabelNames is null)
+            problems.Add("samples_per_class: 0 trains zero-shot from the label names, so label_names must be given");
+
         if (problems.Count > 0)
             throw new TrialSpecException($"{source}: {problems.Count} invalid field(s):\n  - {string.Join("\n  - ", problems)}");
 
@@ -141,7 +164,22 @@ public sealed class TrialConfig
             MaxLength = MaxLength ?? defaults.MaxLength,
             Freeze = freeze,
             Device = Device ?? defaults.Device,
+            Masking = masking,
+            MlmProbability = MlmProbability ?? defaults.MlmProbability,
+            SamplesPerClass = SamplesPerClass ?? defaults.SamplesPerClass,
+            Iterations = Iterations ?? defaults.Iterations,
         };
+    }
+
+    private static bool TryParseMasking(string text, out MaskingStrategy masking)
+    {
+        masking = default;
+        switch (text.Trim().ToLowerInvariant())
+        {
+            case "token": masking = MaskingStrategy.Token; return true;
+            case "whole-word" or "whole_word": masking = MaskingStrategy.WholeWord; return true;
+            default: return false;
+        }
     }
 }
 

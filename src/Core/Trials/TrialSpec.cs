@@ -1,3 +1,4 @@
+using ExperimentGrid.Core.Data;
 using ExperimentGrid.Core.Modeling;
 
 namespace ExperimentGrid.Core.Trials;
@@ -33,4 +34,16 @@ public sealed record TrialSpec
     public int MaxLength { get; init; } = 512;
     public FreezeDepth Freeze { get; init; } = FreezeDepth.None;
     public string Device { get; init; } = "auto";
+
+    /// <summary>masked-lm: how targets are chosen.</summary>
+    public MaskingStrategy Masking { get; init; } = MaskingStrategy.Token;
+
+    /// <summary>masked-lm: the share of pieces chosen as targets.</summary>
+    public double MlmProbability { get; init; } = Data.Masking.DefaultProbability;
+
+    /// <summary>setfit: labelled examples drawn per class from the training split; 0 trains zero-shot on label names.</summary>
+    public int SamplesPerClass { get; init; } = 16;
+
+    /// <summary>setfit: pair-generation rounds; each pairs every sampled example once positively and once negatively.</summary>
+    public int Iterations { get; init; } = 20;
 }

@@ -1,0 +1,43 @@
+using System.Text.Json.Serialization;
+
+namespace ExperimentGrid.Core.Metrics;
+
+/// <summary>A metric an evaluation can report, by the name a sweep's objective uses.</summary>
+public enum EvaluationMetric
+{
+    Loss,
+    Accuracy,
+    F1,
+    Precision,
+    Recall,
+    Perplexity,
+}
+
+public readonly record struct MetricValue(EvaluationMetric Metric, double Value);
+
+/// <summary>
+/// What one evaluation of any task reports. Each task's record lists the metrics it has in <see cref="Values"/>, in
+/// the order people read them, headline first; an objective looks its metric up there.
+/// </summary>
+[JsonPolymorphic(TypeDiscriminatorPropertyName = "kind")]
+[JsonDerivedType(typeof(ClassificationMetrics), "classification")]
+[JsonDerivedType(typeof(EntityMetrics), "entities")]
+[JsonDerivedType(typeof(MaskedLmMetrics), "masked-lm")]
+public abstract record EvaluationMetrics(int Examples, double Loss)
+{
+    public abstract IReadOnlyList<MetricValue> Values();
+
+    [JsonIgnore]
+    public MetricValue Headline => Values()[0];
+
+    /// <summary>The metric's value, or null where this task does not measure it.</summary>
+    public double? Value(EvaluationMetric metric)
+    {
+        foreach (var value in Values())
+            if (value.Metric == metric) return value.Value;
+        return null;
+    }
+
+    /// <summary>Loss and perplexity improve downwards; every other metric upwards.</summary>
+    public static bool LowerIsBetter(EvaluationMetric metric) => metric is EvaluationMetric.Loss or EvaluationMetric.Perplexity;
+}
