@@ -11,6 +11,7 @@ public static class Program
     {
         var root = new RootCommand("ExperimentGrid: fine-tune and serve BERT-family encoders, and sweep their hyperparameters.");
         root.Subcommands.Add(TrainCommand.Build());
+        root.Subcommands.Add(EvalCommand.Build());
         root.Subcommands.Add(PredictCommand.Build());
         root.Subcommands.Add(NerCommand.Build());
         root.Subcommands.Add(FillMaskCommand.Build());

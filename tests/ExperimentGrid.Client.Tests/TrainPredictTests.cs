@@ -10,7 +10,7 @@ public sealed class TrainPredictTests : IDisposable
     public void Dispose() => Directory.Delete(_directory, recursive: true);
 
     [Fact]
-    public async Task Train_saves_a_model_and_metrics_that_predict_serves()
+    public async Task Train_saves_a_model_and_metrics_that_eval_reproduces_and_predict_serves()
     {
         var config = Path.Combine(_directory, "trial.yaml");
         await File.WriteAllTextAsync(config, "model: minilm\ndataset: rotten_tomatoes\ntrain_limit: 48\neval_limit: 24\nmax_length: 48\nlabel_names: [neg, pos]\nepochs: 1\n");
@@ -27,6 +27,14 @@ public sealed class TrainPredictTests : IDisposable
         Assert.Equal(3, result["loss_curve"]!.AsArray().Count);
         Assert.True(File.Exists(Path.Combine(output, "metrics.json")));
         Assert.True(File.Exists(Path.Combine(output, "model.safetensors")));
+
+        // eval on the saved model scores the test slice exactly as the trial's own final evaluation did.
+        var eval = await Cli.RunAsync("eval", "--config", config, "--model", output, "--split", "test", "--json", "--device", "cpu");
+        Assert.True(eval.ExitCode == 0, eval.Error);
+        var metrics = JsonNode.Parse(eval.Out)!;
+        Assert.Equal("classification", metrics["kind"]!.GetValue<string>());
+        Assert.Equal(result["test"]!["f1"]!.GetValue<double>(), metrics["f1"]!.GetValue<double>(), 9);
+        Assert.Equal(result["test"]!["loss"]!.GetValue<double>(), metrics["loss"]!.GetValue<double>(), 5);
 
         var predict = await Cli.RunAsync("predict", "--model", output, "--json", "a masterpiece of warmth and wit", "a tedious, lifeless mess");
         Assert.True(predict.ExitCode == 0, predict.Error);

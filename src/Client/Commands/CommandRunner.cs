@@ -1,3 +1,4 @@
+using System.CommandLine;
 using ExperimentGrid.Core.Data;
 using ExperimentGrid.Core.Training;
 using ExperimentGrid.Core.Trials;
@@ -11,6 +12,8 @@ namespace ExperimentGrid.Client.Commands;
 internal static class CommandRunner
 {
     public const int UsageError = 2;
+
+    public static Option<int?> ThreadsOption() => new("--threads") { Description = "CPU threads for TorchSharp. Default: all cores." };
 
     public static async Task<int> RunAsync(Func<ILoggerFactory, Task<int>> body, int? threads = null)
     {

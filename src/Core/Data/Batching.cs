@@ -5,6 +5,9 @@ namespace ExperimentGrid.Core.Data;
 /// <summary>A tokenized example: [CLS] pieces [SEP], and its class id.</summary>
 public sealed record EncodedExample(int[] Ids, int Label);
 
+/// <summary>Two tokenized sentences and how similar their embeddings should be (SetFit: 1 same class, 0 not).</summary>
+public sealed record SentencePair(int[] First, int[] Second, float Target);
+
 /// <summary>One padded batch on its device. Disposing it frees the tensors.</summary>
 public sealed class Batch : IDisposable
 {
@@ -32,33 +35,39 @@ public static class Batching
     public const long IgnoredLabel = -100;
 
     /// <summary>Pads to the longest sequence in the batch (dynamic padding), as DataCollatorWithPadding does.</summary>
-    public static Batch Collate(IReadOnlyList<EncodedExample> examples, int padId, Device device)
+    public static Batch Collate(IReadOnlyList<EncodedExample> examples, int padId, Device device) =>
+        Padded([.. examples.Select(e => e.Ids)], tensor(examples.Select(e => (long)e.Label).ToArray()), padId, device);
+
+    /// <summary>
+    /// A batch of 2N sequences for N pairs, every first sentence before every second one, so one encoder pass embeds
+    /// both sides; the labels are the N similarity targets.
+    /// </summary>
+    public static Batch CollatePairs(IReadOnlyList<SentencePair> pairs, int padId, Device device) =>
+        Padded([.. pairs.Select(p => p.First), .. pairs.Select(p => p.Second)], tensor(pairs.Select(p => p.Target).ToArray()), padId, device);
+
+    private static Batch Padded(IReadOnlyList<int[]> rows, Tensor labels, int padId, Device device)
     {
-        var width = examples.Max(e => e.Ids.Length);
-        var ids = new long[examples.Count * width];
-        var mask = new long[examples.Count * width];
-        var labels = new long[examples.Count];
+        var width = rows.Max(r => r.Length);
+        var ids = new long[rows.Count * width];
+        var mask = new long[ids.Length];
+        Array.Fill(ids, padId);
         long tokens = 0;
-        for (var b = 0; b < examples.Count; b++)
+        for (var b = 0; b < rows.Count; b++)
         {
-            var row = examples[b].Ids;
-            var offset = b * width;
-            for (var t = 0; t < width; t++)
+            for (var t = 0; t < rows[b].Length; t++)
             {
-                var real = t < row.Length;
-                ids[offset + t] = real ? row[t] : padId;
-                mask[offset + t] = real ? 1 : 0;
+                ids[b * width + t] = rows[b][t];
+                mask[b * width + t] = 1;
             }
-            tokens += row.Length;
-            labels[b] = examples[b].Label;
+            tokens += rows[b].Length;
         }
         return new Batch
         {
-            InputIds = tensor(ids, examples.Count, width).to(device),
-            AttentionMask = tensor(mask, examples.Count, width).to(device),
-            TokenTypeIds = zeros(examples.Count, width, ScalarType.Int64, device),
-            Labels = tensor(labels).to(device),
-            Size = examples.Count,
+            InputIds = tensor(ids, rows.Count, width).to(device),
+            AttentionMask = tensor(mask, rows.Count, width).to(device),
+            TokenTypeIds = zeros(rows.Count, width, ScalarType.Int64, device),
+            Labels = labels.to(device),
+            Size = rows.Count,
             Tokens = tokens,
         };
     }

@@ -16,7 +16,14 @@ public sealed class DatasetException(string message) : Exception(message);
 /// <summary>Reads labelled texts from jsonl, csv or parquet; labels are integer class ids 0..K-1.</summary>
 public static class TextClassificationData
 {
-    public static IReadOnlyList<TextExample> Read(string path, string textColumn = "text", string labelColumn = "label")
+    public static IReadOnlyList<TextExample> Read(string path, string textColumn = "text", string labelColumn = "label") =>
+        ReadFile(path, textColumn, labelColumn);
+
+    /// <summary>Texts alone, for masked-LM pretraining: a label column need not exist, and is not read where it does.</summary>
+    public static IReadOnlyList<string> ReadTexts(string path, string textColumn = "text") =>
+        [.. ReadFile(path, textColumn, labelColumn: null).Select(e => e.Text)];
+
+    private static List<TextExample> ReadFile(string path, string textColumn, string? labelColumn)
     {
         if (!File.Exists(path)) throw new DatasetException($"{path}: file not found.");
         var examples = Path.GetExtension(path).ToLowerInvariant() switch
@@ -30,7 +37,7 @@ public static class TextClassificationData
         return examples;
     }
 
-    private static List<TextExample> ReadJsonLines(string path, string textColumn, string labelColumn)
+    private static List<TextExample> ReadJsonLines(string path, string textColumn, string? labelColumn)
     {
         var examples = new List<TextExample>();
         var lineNumber = 0;
@@ -53,48 +60,56 @@ public static class TextClassificationData
                 if (root.ValueKind != JsonValueKind.Object) throw new DatasetException($"{path}:{lineNumber}: expected a JSON object.");
                 if (!root.TryGetProperty(textColumn, out var text))
                     throw new DatasetException($"{path}:{lineNumber}: no field '{textColumn}' (fields: {string.Join(", ", root.EnumerateObject().Select(p => p.Name))}).");
-                if (!root.TryGetProperty(labelColumn, out var label))
+                var label = default(JsonElement);
+                if (labelColumn is not null && !root.TryGetProperty(labelColumn, out label))
                     throw new DatasetException($"{path}:{lineNumber}: no field '{labelColumn}' (fields: {string.Join(", ", root.EnumerateObject().Select(p => p.Name))}).");
                 var textValue = text.ValueKind == JsonValueKind.String ? text.GetString() : null;
                 if (text.ValueKind != JsonValueKind.String)
                     throw new DatasetException($"{path}:{lineNumber}: field '{textColumn}' is {text.ValueKind}, not a string.");
-                int labelValue;
-                if (label.ValueKind == JsonValueKind.Number && label.TryGetInt32(out var number)) labelValue = number;
-                else throw new DatasetException($"{path}:{lineNumber}: label '{label.GetRawText()}' in field '{labelColumn}' is not an integer class id.");
+                int? labelValue = null;
+                if (labelColumn is not null)
+                {
+                    if (label.ValueKind != JsonValueKind.Number || !label.TryGetInt32(out var number))
+                        throw new DatasetException($"{path}:{lineNumber}: label '{label.GetRawText()}' in field '{labelColumn}' is not an integer class id.");
+                    labelValue = number;
+                }
                 examples.Add(Validated(path, $"{lineNumber}", textValue, textColumn, labelValue, lineNumber));
             }
         }
         return examples;
     }
 
-    private static List<TextExample> ReadCsv(string path, string textColumn, string labelColumn)
+    private static List<TextExample> ReadCsv(string path, string textColumn, string? labelColumn)
     {
         var examples = new List<TextExample>();
         using var reader = new StreamReader(path);
         using var csv = new CsvReader(reader, new CsvConfiguration(CultureInfo.InvariantCulture) { DetectDelimiter = true, BadDataFound = null });
         if (!csv.Read() || !csv.ReadHeader()) throw new DatasetException($"{path}:1: no header row.");
         var header = csv.HeaderRecord ?? [];
-        foreach (var column in new[] { textColumn, labelColumn })
+        foreach (var column in new[] { textColumn, labelColumn }.OfType<string>())
             if (!header.Contains(column))
                 throw new DatasetException($"{path}:1: no column '{column}' (columns: {string.Join(", ", header)}).");
         while (csv.Read())
         {
             var line = csv.Parser.RawRow;
             var text = csv.GetField(textColumn);
-            var labelText = csv.GetField(labelColumn)?.Trim();
-            if (!int.TryParse(labelText, NumberStyles.Integer, CultureInfo.InvariantCulture, out var label))
-                throw new DatasetException($"{path}:{line}: label '{labelText}' in column '{labelColumn}' is not an integer class id.");
+            int? label = null;
+            if (labelColumn is not null)
+            {
+                var labelText = csv.GetField(labelColumn)?.Trim();
+                if (!int.TryParse(labelText, NumberStyles.Integer, CultureInfo.InvariantCulture, out var parsed))
+                    throw new DatasetException($"{path}:{line}: label '{labelText}' in column '{labelColumn}' is not an integer class id.");
+                label = parsed;
+            }
             examples.Add(Validated(path, $"{line}", text, textColumn, label, line));
         }
         return examples;
     }
 
-    private static List<TextExample> ReadParquet(string path, string textColumn, string labelColumn)
-    {
-        return ReadParquetAsync(path, textColumn, labelColumn).GetAwaiter().GetResult();
-    }
+    private static List<TextExample> ReadParquet(string path, string textColumn, string? labelColumn) =>
+        ReadParquetAsync(path, textColumn, labelColumn).GetAwaiter().GetResult();
 
-    private static async Task<List<TextExample>> ReadParquetAsync(string path, string textColumn, string labelColumn)
+    private static async Task<List<TextExample>> ReadParquetAsync(string path, string textColumn, string? labelColumn)
     {
         var examples = new List<TextExample>();
         await using var reader = await ParquetReader.CreateAsync(path);
@@ -102,7 +117,7 @@ public static class TextClassificationData
         DataField Field(string name) => fields.FirstOrDefault(f => f.Name == name)
             ?? throw new DatasetException($"{path}: no column '{name}' (columns: {string.Join(", ", fields.Select(f => f.Name))}).");
         var textField = Field(textColumn);
-        var labelField = Field(labelColumn);
+        var labelField = labelColumn is null ? null : Field(labelColumn);
         if (textField.ClrType != typeof(string) && textField.ClrType != typeof(ReadOnlyMemory<char>))
             throw new DatasetException($"{path}: column '{textColumn}' holds {textField.ClrType.Name}, not text.");
         var row = 0;
@@ -112,13 +127,13 @@ public static class TextClassificationData
             var count = checked((int)group.RowCount);
             var texts = new string?[count];
             await group.ReadAsync(textField, texts.AsMemory(), null);
-            var labels = await ReadIntegersAsync(group, labelField, count, path);
+            var labels = labelField is null ? null : await ReadIntegersAsync(group, labelField, count, path);
             for (var i = 0; i < count; i++)
             {
                 row++;
-                if (labels[i] is not { } label)
+                if (labels is not null && labels[i] is null)
                     throw new DatasetException($"{path}: row {row}: label in column '{labelColumn}' is missing.");
-                examples.Add(Validated(path, $"row {row}", texts[i], textColumn, label, row));
+                examples.Add(Validated(path, $"row {row}", texts[i], textColumn, labels?[i], row));
             }
         }
         return examples;
@@ -149,11 +164,12 @@ public static class TextClassificationData
         };
     }
 
-    private static TextExample Validated(string path, string where, string? text, string textColumn, int label, int line)
+    /// <summary>An unlabelled text gets label -1, which never leaves this class: <see cref="ReadTexts"/> drops it.</summary>
+    private static TextExample Validated(string path, string where, string? text, string textColumn, int? label, int line)
     {
         var separator = where.StartsWith("row", StringComparison.Ordinal) ? ": " : ":";
         if (string.IsNullOrWhiteSpace(text)) throw new DatasetException($"{path}{separator}{where}: empty text in '{textColumn}'.");
         if (label < 0) throw new DatasetException($"{path}{separator}{where}: label {label} is negative; class ids start at 0.");
-        return new TextExample(text, label, line);
+        return new TextExample(text, label ?? -1, line);
     }
 }

@@ -1,21 +1,19 @@
 using ExperimentGrid.Core.Data;
+using ExperimentGrid.Core.Metrics;
 using ExperimentGrid.Core.Modeling;
 using TorchSharp;
 using static TorchSharp.torch;
 
 namespace ExperimentGrid.Core.Inference;
 
-/// <summary>Masked-LM quality on a masked set: mean cross-entropy over its masked positions, and perplexity = exp(loss).</summary>
-public sealed record MaskedLmScore(double Loss, double Perplexity, long MaskedTokens);
-
 public static class MaskedLmEvaluation
 {
     /// <summary>
     /// Scores <paramref name="examples"/>, which should carry a fixed mask (one seed, one epoch of
-    /// <see cref="MaskedSequences"/>) so scores compare across checkpoints. The loss is the mean over every masked
-    /// position, not the mean of batch means, so it does not depend on the batch size.
+    /// <see cref="MaskedSequences"/>) so scores compare across checkpoints. Losses are summed over every masked
+    /// position and divided once, so the result does not depend on the batch size.
     /// </summary>
-    public static MaskedLmScore Evaluate(BertForMaskedLM model, IReadOnlyList<EncodedTokens> examples, int padId, Device device, int batchSize = 32)
+    public static MaskedLmMetrics Evaluate(BertForMaskedLM model, IReadOnlyList<EncodedTokens> examples, int padId, Device device, int batchSize = 32)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);
         var masked = examples.Sum(e => (long)e.Labels.Count(l => l != Batching.IgnoredLabel));
@@ -26,16 +24,22 @@ public static class MaskedLmEvaluation
         try
         {
             using var noGrad = no_grad();
-            var total = 0.0;
-            // Length order pads least; the summed loss does not depend on the order.
+            var lossSum = 0.0;
+            long correct = 0;
+            // Length order pads least; the sums do not depend on the order.
             foreach (var indices in Batching.LengthSortedBatches(examples, e => e.Ids.Length, batchSize))
             {
                 using var scope = NewDisposeScope();
                 using var batch = Batching.CollateTokens([.. indices.Select(i => examples[i])], padId, device);
-                total += model.Loss(batch.InputIds, batch.AttentionMask, batch.TokenTypeIds, batch.Labels, nn.Reduction.Sum).item<float>();
+                var flat = batch.Labels.reshape(-1);
+                var positions = flat.ne(Batching.IgnoredLabel).nonzero().squeeze(1);
+                if (positions.shape[0] == 0) continue;
+                var logits = model.LogitsAt(batch.InputIds, batch.AttentionMask, batch.TokenTypeIds, positions);
+                var targets = flat.index_select(0, positions);
+                lossSum += nn.functional.cross_entropy(logits, targets, reduction: nn.Reduction.Sum).item<float>();
+                correct += logits.argmax(1).eq(targets).sum().item<long>();
             }
-            var loss = total / masked;
-            return new MaskedLmScore(loss, Math.Exp(loss), masked);
+            return MaskedLmMetrics.FromSums(examples.Count, lossSum, correct, masked);
         }
         finally
         {

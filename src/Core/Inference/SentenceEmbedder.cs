@@ -14,22 +14,22 @@ namespace ExperimentGrid.Core.Inference;
 /// </summary>
 public sealed class SentenceEmbedder : IDisposable
 {
-    private readonly BertModel _encoder;
+    private readonly SentenceEncoder _encoder;
     private readonly TextTokenizer _tokenizer;
     private readonly Device _device;
     private readonly int _maxLength;
 
-    private SentenceEmbedder(BertModel encoder, TextTokenizer tokenizer, Device device, int maxLength) =>
+    private SentenceEmbedder(SentenceEncoder encoder, TextTokenizer tokenizer, Device device, int maxLength) =>
         (_encoder, _tokenizer, _device, _maxLength) = (encoder, tokenizer, device, maxLength);
 
-    public int Dimension => _encoder.Config.HiddenSize;
+    public int Dimension => _encoder.Dimension;
 
     /// <param name="maxLength">all-MiniLM-L6-v2 was trained with 256-token inputs; sentence-transformers truncates there.</param>
     public static SentenceEmbedder Load(string model, string device = "auto", int maxLength = 256, ILogger? logger = null)
     {
         var directory = ModelSource.Open(model, logger);
         var resolved = Devices.Resolve(device);
-        var encoder = directory.LoadEncoder(addPoolingLayer: false, logger);
+        var encoder = directory.LoadModel(c => new SentenceEncoder(c), logger);
         encoder.to(resolved);
         encoder.eval();
         return new SentenceEmbedder(encoder, directory.Tokenizer, resolved, Math.Min(maxLength, directory.Config.MaxPositionEmbeddings));
@@ -44,19 +44,10 @@ public sealed class SentenceEmbedder : IDisposable
         {
             using var scope = NewDisposeScope();
             using var batch = Batching.Collate([.. indices.Select(i => encoded[i])], _tokenizer.PadId, _device);
-            var hidden = _encoder.call(batch.InputIds, batch.AttentionMask, batch.TokenTypeIds);
-            var rows = MeanPool(hidden, batch.AttentionMask).cpu().data<float>().ToArray();
+            var rows = _encoder.call(batch.InputIds, batch.AttentionMask, batch.TokenTypeIds).cpu().data<float>().ToArray();
             for (var k = 0; k < indices.Length; k++) embeddings[indices[k]] = rows[(k * Dimension)..((k + 1) * Dimension)];
         }
         return embeddings;
-    }
-
-    /// <summary>Masked mean over tokens, then L2 normalisation; [batch, tokens, hidden] → [batch, hidden].</summary>
-    public static Tensor MeanPool(Tensor hidden, Tensor attentionMask)
-    {
-        var mask = attentionMask.unsqueeze(-1).to_type(hidden.dtype);
-        var mean = (hidden * mask).sum(1) / mask.sum(1).clamp_min(1e-9);
-        return nn.functional.normalize(mean, p: 2, dim: 1);
     }
 
     public void Dispose() => _encoder.Dispose();

@@ -27,7 +27,6 @@ public abstract class EncoderTrainable<TModel, TExample> : ISupervisedTrainable
     private BertConfig? _config;
     private TextTokenizer? _tokenizer;
     private IReadOnlyList<TExample> _train = [];
-    private IReadOnlyList<TExample> _eval = [];
     private int _stepsPerEpoch;
 
     protected EncoderTrainable(TrialSpec spec, ILogger? logger, IProgress<TrainingProgress>? progress)
@@ -53,18 +52,26 @@ public abstract class EncoderTrainable<TModel, TExample> : ISupervisedTrainable
     public long TotalParameters => Model.parameters().Sum(p => p.numel());
     private int TotalSteps => _stepsPerEpoch * Spec.Epochs;
 
-    /// <summary>Reads and tokenizes the training and evaluation splits, and names the labels in <paramref name="config"/>.</summary>
-    protected abstract (IReadOnlyList<TExample> Train, IReadOnlyList<TExample> Eval) PrepareData(BertConfig config);
+    /// <summary>
+    /// Reads and tokenizes the training and evaluation splits, and names the labels in <paramref name="config"/>. The
+    /// task keeps its evaluation set: its examples need not have the training examples' type.
+    /// </summary>
+    protected abstract (IReadOnlyList<TExample> Train, int ValidationExamples) PrepareData(BertConfig config);
 
     protected abstract TModel CreateModel(BertConfig config);
 
     protected abstract Batch Collate(IReadOnlyList<TExample> examples);
 
-    /// <summary>The training loss of a batch, from the model's logits.</summary>
-    protected abstract Tensor Loss(Tensor logits, Batch batch);
+    /// <summary>The training loss of a batch.</summary>
+    protected abstract Tensor Loss(Batch batch);
 
-    /// <summary>Metrics of the model, in eval mode, on prepared examples.</summary>
-    public abstract EvaluationMetrics Evaluate(IReadOnlyList<TExample> examples);
+    /// <summary>The examples of one epoch; a task that redraws its inputs per epoch (masking) overrides it.</summary>
+    protected virtual IReadOnlyList<TExample> TrainingExamples(int epoch) => _train;
+
+    protected Tensor Forward(Batch batch) => Model.call(batch.InputIds, batch.AttentionMask, batch.TokenTypeIds);
+
+    /// <summary>Metrics on the evaluation split, after every epoch.</summary>
+    protected abstract EvaluationMetrics Validate();
 
     public abstract EvaluationMetrics EvaluateSplit(string split, int? limit = null);
 
@@ -77,7 +84,7 @@ public abstract class EncoderTrainable<TModel, TExample> : ISupervisedTrainable
         var freeze = Spec.Freeze;
         if (freeze.Layers > _config.NumHiddenLayers)
             throw new TrialSpecException($"freeze: {freeze.Layers} exceeds the {_config.NumHiddenLayers} encoder layers of {Spec.Model}; use 'all' to train only the head.");
-        (_train, _eval) = PrepareData(_config);
+        (_train, var validationExamples) = PrepareData(_config);
 
         // The seed fixes the new head's initialisation and every dropout mask that follows.
         random.manual_seed(Spec.Seed);
@@ -88,7 +95,7 @@ public abstract class EncoderTrainable<TModel, TExample> : ISupervisedTrainable
         _stepsPerEpoch = (_train.Count + Spec.BatchSize - 1) / Spec.BatchSize;
         _optimizer = Optimization.AdamW(_model, Spec.LearningRate, Spec.WeightDecay);
         Logger.LogInformation("{Train} training and {Eval} evaluation examples, freeze {Freeze}, {Trainable:N0} of {Total:N0} parameters trainable, on {Device}",
-            _train.Count, _eval.Count, freeze, TrainableParameters, TotalParameters, Device);
+            _train.Count, validationExamples, freeze, TrainableParameters, TotalParameters, Device);
     }
 
     public EpochResult Step(CancellationToken cancellationToken = default)
@@ -103,16 +110,17 @@ public abstract class EncoderTrainable<TModel, TExample> : ISupervisedTrainable
         var clock = Stopwatch.StartNew();
         double lossSum = 0;
         long samples = 0, tokens = 0;
-        foreach (var indices in Batching.ShuffledBatches(_train.Count, Spec.BatchSize, Spec.Seed, epoch))
+        var examples = TrainingExamples(epoch);
+        foreach (var indices in Batching.ShuffledBatches(examples.Count, Spec.BatchSize, Spec.Seed, epoch))
         {
             cancellationToken.ThrowIfCancellationRequested();
             var learningRate = Spec.LearningRate * Optimization.LinearScheduleFactor(GlobalStep, warmup, TotalSteps);
             optimizer.LearningRate = learningRate;
             float loss;
             long batchTokens;
-            using (var batch = Collate([.. indices.Select(i => _train[i])]))
+            using (var batch = Collate([.. indices.Select(i => examples[i])]))
             {
-                loss = Optimization.TrainingStep(() => Loss(model.call(batch.InputIds, batch.AttentionMask, batch.TokenTypeIds), batch), optimizer, Spec.MaxGradNorm);
+                loss = Optimization.TrainingStep(() => Loss(batch), optimizer, Spec.MaxGradNorm);
                 batchTokens = batch.Tokens;
             }
             GlobalStep++;
@@ -128,29 +136,32 @@ public abstract class EncoderTrainable<TModel, TExample> : ISupervisedTrainable
         }
         var trainSeconds = clock.Elapsed.TotalSeconds;
         CompletedEpochs++;
-        var validation = Evaluate(_eval);
+        var validation = Validate();
         Logger.LogInformation("epoch {Epoch}: train loss {TrainLoss:F4}, {Split} {Metrics}",
             CompletedEpochs, lossSum / samples, Spec.EvalSplit, MetricsText(validation));
         return new EpochResult(CompletedEpochs, GlobalStep, lossSum / samples, validation, trainSeconds, samples / trainSeconds, tokens / trainSeconds);
     }
 
-    /// <summary>Runs <paramref name="forward"/> over length-sorted batches in eval mode without autograd.</summary>
-    protected void ForEachEvaluationBatch(IReadOnlyList<TExample> examples, Func<TExample, int> length, Action<int[], Batch, Tensor> forward)
+    /// <summary>Runs <paramref name="score"/> over length-sorted batches in eval mode without autograd.</summary>
+    protected void ForEachEvaluationBatch(IReadOnlyList<TExample> examples, Func<TExample, int> length, Action<int[], Batch> score) =>
+        ForEachEvaluationBatch(examples, length, Collate, score);
+
+    protected void ForEachEvaluationBatch<T>(IReadOnlyList<T> examples, Func<T, int> length, Func<IReadOnlyList<T>, Batch> collate, Action<int[], Batch> score)
     {
         Model.eval();
         using var noGrad = no_grad();
         foreach (var indices in Batching.LengthSortedBatches(examples, length, Spec.EvalBatchSize))
         {
             using var scope = NewDisposeScope();
-            using var batch = Collate([.. indices.Select(i => examples[i])]);
-            forward(indices, batch, Model.call(batch.InputIds, batch.AttentionMask, batch.TokenTypeIds));
+            using var batch = collate([.. indices.Select(i => examples[i])]);
+            score(indices, batch);
         }
     }
 
     private static string MetricsText(EvaluationMetrics metrics) =>
         string.Join(", ", metrics.Values().Select(v => $"{TrialRunner.Name(v.Metric)} {v.Value:F4}"));
 
-    public void SaveModel(string directory) => ModelDirectory.Save(directory, Model, Config, Tokenizer);
+    public virtual void SaveModel(string directory) => ModelDirectory.Save(directory, Model, Config, Tokenizer);
 
     private const string WeightsFile = "trainable.safetensors";
     private const string OptimizerFile = "optimizer.safetensors";

@@ -11,25 +11,29 @@ namespace ExperimentGrid.Core.Training;
 public sealed class TextClassificationTrainable(TrialSpec spec, ILogger? logger = null, IProgress<TrainingProgress>? progress = null)
     : EncoderTrainable<BertForSequenceClassification, EncodedExample>(spec, logger, progress)
 {
+    private List<EncodedExample> _validation = [];
+
     public int LabelCount { get; private set; }
 
-    protected override (IReadOnlyList<EncodedExample> Train, IReadOnlyList<EncodedExample> Eval) PrepareData(BertConfig config)
+    protected override (IReadOnlyList<EncodedExample> Train, int ValidationExamples) PrepareData(BertConfig config)
     {
         var train = Subset.Random(ReadSplit(Spec.TrainSplit), Spec.TrainLimit, Spec.Seed);
         var eval = Subset.Random(ReadSplit(Spec.EvalSplit), Spec.EvalLimit, Spec.Seed);
-        LabelCount = Spec.LabelNames?.Count ?? Math.Max(2, train.Max(e => e.Label) + 1);
+        var names = ClassLabels.Names(Spec, train);
+        LabelCount = names.Count;
         CheckLabels(train, Spec.TrainSplit);
         CheckLabels(eval, Spec.EvalSplit);
-        config.SetLabels(Spec.LabelNames ?? [.. Enumerable.Range(0, LabelCount).Select(i => $"LABEL_{i}")]);
+        config.SetLabels(names);
         Logger.LogInformation("{Labels} labels", LabelCount);
-        return (Encode(train), Encode(eval));
+        _validation = Encode(eval);
+        return (Encode(train), _validation.Count);
     }
 
     protected override BertForSequenceClassification CreateModel(BertConfig config) => new(config, LabelCount);
 
     protected override Batch Collate(IReadOnlyList<EncodedExample> examples) => Batching.Collate(examples, Tokenizer.PadId, Device);
 
-    protected override Tensor Loss(Tensor logits, Batch batch) => nn.functional.cross_entropy(logits, batch.Labels);
+    protected override Tensor Loss(Batch batch) => nn.functional.cross_entropy(Forward(batch), batch.Labels);
 
     public override ClassificationMetrics EvaluateSplit(string split, int? limit = null)
     {
@@ -38,12 +42,15 @@ public sealed class TextClassificationTrainable(TrialSpec spec, ILogger? logger 
         return Evaluate(Encode(examples));
     }
 
-    public override ClassificationMetrics Evaluate(IReadOnlyList<EncodedExample> examples)
+    protected override ClassificationMetrics Validate() => Evaluate(_validation);
+
+    public ClassificationMetrics Evaluate(IReadOnlyList<EncodedExample> examples)
     {
         var predictions = new int[examples.Count];
         double lossSum = 0;
-        ForEachEvaluationBatch(examples, e => e.Ids.Length, (indices, batch, logits) =>
+        ForEachEvaluationBatch(examples, e => e.Ids.Length, (indices, batch) =>
         {
+            var logits = Forward(batch);
             lossSum += nn.functional.cross_entropy(logits, batch.Labels, reduction: nn.Reduction.Sum).item<float>();
             var predicted = logits.argmax(1).cpu().data<long>().ToArray();
             for (var k = 0; k < indices.Length; k++) predictions[indices[k]] = (int)predicted[k];
@@ -54,12 +61,8 @@ public sealed class TextClassificationTrainable(TrialSpec spec, ILogger? logger 
     private IReadOnlyList<TextExample> ReadSplit(string split) =>
         TextClassificationData.Read(SplitPath(split, DatasetLocator.Extensions), Spec.TextColumn, Spec.LabelColumn);
 
-    private void CheckLabels(IReadOnlyList<TextExample> examples, string split)
-    {
-        var outOfRange = examples.FirstOrDefault(e => e.Label >= LabelCount);
-        if (outOfRange is not null)
-            throw new DatasetException($"{SplitPath(split, DatasetLocator.Extensions)}:{outOfRange.Line}: label {outOfRange.Label} is outside the {LabelCount} classes (0..{LabelCount - 1}){(Spec.LabelNames is null ? "" : " named by label_names")}.");
-    }
+    private void CheckLabels(IReadOnlyList<TextExample> examples, string split) =>
+        ClassLabels.Check(examples, LabelCount, SplitPath(split, DatasetLocator.Extensions), Spec);
 
     private List<EncodedExample> Encode(IReadOnlyList<TextExample> examples) =>
         [.. examples.Select(e => new EncodedExample(Tokenizer.Encode(e.Text, MaxLength), e.Label))];

@@ -16,10 +16,11 @@ public sealed class TokenClassificationTrainable(TrialSpec spec, ILogger? logger
 {
     private IReadOnlyList<string> _labels = [];
     private Dictionary<string, int> _labelIds = [];
+    private List<EncodedTokens> _validation = [];
 
     public IReadOnlyList<string> Labels => _labels;
 
-    protected override (IReadOnlyList<EncodedTokens> Train, IReadOnlyList<EncodedTokens> Eval) PrepareData(BertConfig config)
+    protected override (IReadOnlyList<EncodedTokens> Train, int ValidationExamples) PrepareData(BertConfig config)
     {
         var trainPath = SplitPath(Spec.TrainSplit, TokenClassificationData.Extensions);
         var evalPath = SplitPath(Spec.EvalSplit, TokenClassificationData.Extensions);
@@ -29,15 +30,19 @@ public sealed class TokenClassificationTrainable(TrialSpec spec, ILogger? logger
         _labelIds = _labels.Select((label, id) => (label, id)).ToDictionary(p => p.label, p => p.id);
         config.SetLabels(_labels);
         Logger.LogInformation("{Count} labels: {Labels}", _labels.Count, string.Join(", ", _labels));
-        return (Encode(train, trainPath), Encode(eval, evalPath));
+        _validation = Encode(eval, evalPath);
+        return (Encode(train, trainPath), _validation.Count);
     }
 
     protected override BertForTokenClassification CreateModel(BertConfig config) => new(config, _labels.Count);
 
     protected override Batch Collate(IReadOnlyList<EncodedTokens> examples) => Batching.CollateTokens(examples, Tokenizer.PadId, Device);
 
-    protected override Tensor Loss(Tensor logits, Batch batch) =>
-        nn.functional.cross_entropy(logits.reshape(-1, logits.shape[^1]), batch.Labels.reshape(-1), ignore_index: Batching.IgnoredLabel);
+    protected override Tensor Loss(Batch batch)
+    {
+        var logits = Forward(batch);
+        return nn.functional.cross_entropy(logits.reshape(-1, logits.shape[^1]), batch.Labels.reshape(-1), ignore_index: Batching.IgnoredLabel);
+    }
 
     public override EntityMetrics EvaluateSplit(string split, int? limit = null)
     {
@@ -45,14 +50,17 @@ public sealed class TokenClassificationTrainable(TrialSpec spec, ILogger? logger
         return Evaluate(Encode(Subset.Random(TokenClassificationData.Read(path), limit, Spec.Seed), path));
     }
 
-    public override EntityMetrics Evaluate(IReadOnlyList<EncodedTokens> examples)
+    protected override EntityMetrics Validate() => Evaluate(_validation);
+
+    public EntityMetrics Evaluate(IReadOnlyList<EncodedTokens> examples)
     {
         var predicted = new IReadOnlyList<string>[examples.Count];
         var references = new IReadOnlyList<string>[examples.Count];
         double lossSum = 0;
         long labelled = 0;
-        ForEachEvaluationBatch(examples, e => e.Ids.Length, (indices, batch, logits) =>
+        ForEachEvaluationBatch(examples, e => e.Ids.Length, (indices, batch) =>
         {
+            var logits = Forward(batch);
             var flatLogits = logits.reshape(-1, logits.shape[^1]);
             var flatLabels = batch.Labels.reshape(-1);
             lossSum += nn.functional.cross_entropy(flatLogits, flatLabels, ignore_index: Batching.IgnoredLabel, reduction: nn.Reduction.Sum).item<float>();

@@ -40,11 +40,24 @@ public static class TrialRunner
         return result;
     }
 
+    /// <summary>
+    /// Measures the spec's model on one split without training it: what a checkpoint or a bundled model scores before
+    /// a trial starts (for masked-LM, the perplexity that continued pretraining sets out to lower).
+    /// </summary>
+    public static Metrics.EvaluationMetrics Evaluate(TrialSpec spec, string split, ILogger? logger = null)
+    {
+        using var trainable = Create(spec, logger, progress: null);
+        trainable.Setup();
+        return trainable.EvaluateSplit(split, spec.EvalLimit);
+    }
+
     private static ISupervisedTrainable Create(TrialSpec spec, ILogger? logger, IProgress<TrainingProgress>? progress) => spec.Task switch
     {
         TaskKind.TextClassification => new TextClassificationTrainable(spec, logger, progress),
         TaskKind.TokenClassification => new TokenClassificationTrainable(spec, logger, progress),
-        _ => throw new NotSupportedException($"task {spec.Task} has no trainable yet."),
+        TaskKind.MaskedLm => new MaskedLmTrainable(spec, logger, progress),
+        TaskKind.SetFit => new SetFitTrainable(spec, logger, progress),
+        _ => throw new ArgumentOutOfRangeException(nameof(spec), spec.Task, "unknown task"),
     };
 
     public static readonly JsonSerializerOptions Json = new()
