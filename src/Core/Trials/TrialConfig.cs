@@ -71,6 +71,19 @@ public sealed class TrialConfig
     public TrialSpec ToSpec(string source = "trial")
     {
         var problems = new List<string>();
+        var spec = TryToSpec(problems);
+        if (spec is null)
+            throw new TrialSpecException($"{source}: {problems.Count} invalid field(s):\n  - {string.Join("\n  - ", problems)}");
+        return spec;
+    }
+
+    /// <summary>
+    /// The spec, or null after adding each problem to <paramref name="problems"/> as "field: what is wrong"; a sweep
+    /// gathers these over all its trials and says where in its file each field was set.
+    /// </summary>
+    internal TrialSpec? TryToSpec(List<string> problems)
+    {
+        var before = problems.Count;
         var defaults = new TrialSpec();
 
         var task = defaults.Task;
@@ -136,8 +149,7 @@ public sealed class TrialConfig
         if (task == TaskKind.SetFit && SamplesPerClass == 0 && LabelNames is null)
             problems.Add("samples_per_class: 0 trains zero-shot from the label names, so label_names must be given");
 
-        if (problems.Count > 0)
-            throw new TrialSpecException($"{source}: {problems.Count} invalid field(s):\n  - {string.Join("\n  - ", problems)}");
+        if (problems.Count > before) return null;
 
         return new TrialSpec
         {

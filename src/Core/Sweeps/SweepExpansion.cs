@@ -1,0 +1,455 @@
+using System.Globalization;
+using System.Reflection;
+using System.Text.RegularExpressions;
+using ExperimentGrid.Core.Import;
+using ExperimentGrid.Core.Metrics;
+using ExperimentGrid.Core.Trials;
+using YamlDotNet.Serialization.NamingConventions;
+
+namespace ExperimentGrid.Core.Sweeps;
+
+/// <summary>
+/// Turns a <see cref="SweepSpec"/> into a <see cref="SweepPlan"/>. Past each problem it goes on with what the problem
+/// does not spoil, so that one run names all of them. Every trial is drawn and checked here, before any is scheduled.
+/// </summary>
+internal sealed partial class SweepExpansion(SweepSpec spec, string source, SourceLines lines, SweepRoots roots)
+{
+    /// <summary>
+    /// One retry covers a transient fault (memory on a shared GPU, a lost node); a seeded trial that fails twice most
+    /// likely fails the same way every time.
+    /// </summary>
+    private const int DefaultRetries = 1;
+
+    /// <summary>The trial file's keys, named by the same convention that reads them, so the two cannot drift apart.</summary>
+    private static readonly Dictionary<string, PropertyInfo> TrialFields = typeof(TrialConfig).GetProperties()
+        .ToDictionary(p => UnderscoredNamingConvention.Instance.Apply(p.Name), StringComparer.Ordinal);
+
+    /// <summary>A varied field's value in one trial, its text for display, and where the spec set it.</summary>
+    private sealed record Setting(string Field, object Value, string Text, string Origin);
+
+    private sealed record RandomAxis(string Field, Distribution Distribution);
+
+    private readonly List<(long? Line, string Text)> _problems = [];
+    private readonly TrialConfig _trial = spec.Trial ?? new TrialConfig();
+    private readonly string _dataRoot = Path.GetFullPath(roots.DataRoot);
+    private readonly List<string> _modelRoots = [.. roots.ModelRoots.Append(roots.CheckpointRoot).Select(Path.GetFullPath)];
+
+    [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+    private static partial Regex NamePattern();
+
+    private void Problem(string path, string message) => _problems.Add((lines.Nearest(path), $"{lines.Locate(path)}: {message}"));
+
+    public SweepPlan Run()
+    {
+        var name = Name();
+        var grid = GridAxes();
+        var random = RandomAxes();
+        var samples = Samples();
+        var seeds = Seeds();
+        var objective = Objective();
+        if (spec.MaxConcurrentTrials is < 1)
+            Problem("max_concurrent_trials", $"must be a positive integer, got {spec.MaxConcurrentTrials}");
+        if (spec.Retries is < 0) Problem("retries", $"must be 0 or more, got {spec.Retries}");
+        var (trials, everyTrialValid) = Trials(grid, random, samples, seeds, objective);
+        // Only a complete list of trials knows the longest one; a guess would raise problems that are not there.
+        var scheduler = Scheduler(everyTrialValid ? trials.Max(t => t.Spec.Epochs) : null);
+
+        if (_problems.Count > 0)
+        {
+            // In file order, so that they read alongside the file; what was never written goes last.
+            var problems = _problems.OrderBy(p => p.Line ?? long.MaxValue).Select(p => p.Text);
+            throw new SweepSpecException($"{source}: {_problems.Count} problem(s):\n  - {string.Join("\n  - ", problems)}");
+        }
+        return new SweepPlan(name!, trials, objective!, spec.MaxConcurrentTrials, spec.Retries ?? DefaultRetries, scheduler!);
+    }
+
+    private string? Name()
+    {
+        if (string.IsNullOrWhiteSpace(spec.Name))
+            Problem("name", "required, e.g. name: rotten-tomatoes-freeze");
+        else if (!NamePattern().IsMatch(spec.Name))
+            Problem("name", $"'{spec.Name}' must be 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit, so that it is safe in paths and metric labels");
+        else
+            return spec.Name;
+        return null;
+    }
+
+    private List<List<Setting>> GridAxes()
+    {
+        var axes = new List<List<Setting>>();
+        foreach (var (key, texts) in spec.Grid ?? [])
+        {
+            if (Field("grid", key) is not { } type) continue;
+            var values = Values(type, texts, $"grid.{key}");
+            if (values.Count > 0) axes.Add([.. values.Select(v => new Setting(key, v.Value, v.Text, $"grid.{key}[{v.Index}]"))]);
+        }
+        return axes;
+    }
+
+    private List<RandomAxis> RandomAxes()
+    {
+        var axes = new List<RandomAxis>();
+        foreach (var (key, config) in spec.Random ?? [])
+        {
+            if (Field("random", key) is not { } type) continue;
+            if (spec.Grid?.ContainsKey(key) == true)
+                Problem($"random.{key}", $"also varied at {lines.Locate($"grid.{key}")}; vary it in one place");
+            else if (Distribution(key, type, config, $"random.{key}") is { } distribution)
+                axes.Add(new RandomAxis(key, distribution));
+        }
+        return axes;
+    }
+
+    /// <summary>The type of the trial field that a grid or random key names, or null after naming why it cannot vary.</summary>
+    private Type? Field(string section, string key)
+    {
+        var path = $"{section}.{key}";
+        if (!TrialFields.TryGetValue(key, out var property))
+            Problem(path, $"'{key}' is not a trial field (fields: {string.Join(", ", TrialFields.Keys)})");
+        else if (ScalarType(property) is not { } type)
+            Problem(path, $"{key} is a list, which cannot be varied; set it under trial:");
+        else if (property.GetValue(_trial) is not null)
+            Problem(path, $"also set at {lines.Locate($"trial.{key}")}, which it would override; set it in one place");
+        else if (key == "seed" && spec.Seeds is not null)
+            Problem(path, $"also set by {lines.Locate("seeds")}, which gives every trial its seed; vary it in one place");
+        else
+            return type;
+        return null;
+    }
+
+    private static Type? ScalarType(PropertyInfo property) =>
+        (Nullable.GetUnderlyingType(property.PropertyType) ?? property.PropertyType) is var type
+        && (type == typeof(string) || type == typeof(int) || type == typeof(double)) ? type : null;
+
+    /// <summary>A list of values for one field, each converted to the field's type; the bad ones are named and left out.</summary>
+    private List<(object Value, string Text, int Index)> Values(Type type, List<string>? texts, string path)
+    {
+        var values = new List<(object Value, string Text, int Index)>();
+        if (texts is null || texts.Count == 0)
+        {
+            Problem(path, "empty list; give at least one value");
+            return values;
+        }
+        for (var i = 0; i < texts.Count; i++)
+        {
+            if (Convert(type, texts[i], $"{path}[{i}]") is not { } value) continue;
+            if (values.Any(v => v.Value.Equals(value)))
+                Problem($"{path}[{i}]", $"'{texts[i]}' is listed twice");
+            else
+                values.Add((value, texts[i].Trim(), i));
+        }
+        return values;
+    }
+
+    private object? Convert(Type type, string? text, string path)
+    {
+        if (string.IsNullOrWhiteSpace(text))
+        {
+            Problem(path, "empty value");
+            return null;
+        }
+        text = text.Trim();
+        if (type == typeof(string)) return text;
+        if (type == typeof(int) && int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var integer)) return integer;
+        if (type == typeof(double) && double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var real) && double.IsFinite(real)) return real;
+        Problem(path, $"'{text}' is not {(type == typeof(int) ? "an integer" : "a number")}");
+        return null;
+    }
+
+    private Distribution? Distribution(string key, Type type, DistributionConfig? config, string path)
+    {
+        (string Kind, List<string>? Values)[] kinds =
+            [("uniform", config?.Uniform), ("log_uniform", config?.LogUniform), ("int_uniform", config?.IntUniform), ("choice", config?.Choice)];
+        var given = kinds.Where(k => k.Values is not null).ToList();
+        if (given.Count != 1)
+        {
+            Problem(path, "give exactly one of uniform: [low, high], log_uniform: [low, high], int_uniform: [low, high], choice: [values]");
+            return null;
+        }
+        var (kind, texts) = given[0];
+        path = $"{path}.{kind}";
+        if (kind == "choice")
+        {
+            var options = Values(type, texts, path);
+            return options.Count == 0 ? null : new ChoiceDistribution([.. options.Select(o => (o.Value, o.Text))]);
+        }
+
+        var wanted = kind == "int_uniform" ? typeof(int) : typeof(double);
+        if (type != wanted)
+        {
+            var instead = type == typeof(int) ? "int_uniform or choice" : type == typeof(double) ? "uniform, log_uniform or choice" : "choice";
+            Problem(path, $"draws {(wanted == typeof(int) ? "integers" : "real numbers")}, but {key} takes {(type == typeof(int) ? "integers" : type == typeof(double) ? "real numbers" : "text")}; use {instead}");
+            return null;
+        }
+        if (texts!.Count != 2)
+        {
+            Problem(path, $"give [low, high], got {texts.Count} value(s)");
+            return null;
+        }
+        var (low, high) = (Convert(type, texts[0], $"{path}[0]"), Convert(type, texts[1], $"{path}[1]"));
+        switch (low, high)
+        {
+            case (int lowInt, int highInt) when lowInt <= highInt:
+                return new IntUniformDistribution(lowInt, highInt);
+            case (int, int):
+                Problem(path, $"low ({texts[0]}) must not exceed high ({texts[1]})");
+                return null;
+            case (double lowReal, double highReal):
+                if (lowReal >= highReal) Problem(path, $"low ({texts[0]}) must be below high ({texts[1]})");
+                else if (kind == "log_uniform" && lowReal <= 0) Problem(path, $"low must be above 0 for a logarithm, got {texts[0]}");
+                else return kind == "uniform" ? new UniformDistribution(lowReal, highReal) : new LogUniformDistribution(lowReal, highReal);
+                return null;
+            default:
+                return null;
+        }
+    }
+
+    private int Samples()
+    {
+        if (spec.Trials is not { } trials) return 1;
+        if (trials < 1)
+            Problem("trials", $"must be a positive integer, got {trials}");
+        else if (spec.Random is null || spec.Random.Count == 0)
+            Problem("trials", "counts draws from random:, which is empty here; to repeat a configuration, give seeds:");
+        else
+            return trials;
+        return 1;
+    }
+
+    /// <summary>The seeds as settings; a single null where the spec gives none, so that each configuration runs once.</summary>
+    private List<Setting?> Seeds()
+    {
+        if (spec.Seeds is not { } seeds) return [null];
+        if (seeds.Count == 0)
+            Problem("seeds", "empty list; give at least one seed, or leave seeds out");
+        else if (_trial.Seed is not null)
+            Problem("seeds", $"also set at {lines.Locate("trial.seed")}; set it in one place");
+        else
+        {
+            var settings = new List<Setting?>();
+            for (var i = 0; i < seeds.Count; i++)
+            {
+                if (seeds.IndexOf(seeds[i]) < i) Problem($"seeds[{i}]", $"{seeds[i]} is listed twice");
+                else settings.Add(new Setting("seed", seeds[i], seeds[i].ToString(CultureInfo.InvariantCulture), $"seeds[{i}]"));
+            }
+            return settings;
+        }
+        return [null];
+    }
+
+    private static string MetricName(EvaluationMetric metric) => metric.ToString().ToLowerInvariant();
+
+    private SweepObjective? Objective()
+    {
+        var metrics = string.Join(", ", Enum.GetValues<EvaluationMetric>().Select(MetricName));
+        if (spec.Objective is not { } objective)
+        {
+            Problem("objective", $"required, e.g. objective: {{ metric: f1, mode: max }} (metrics: {metrics})");
+            return null;
+        }
+        EvaluationMetric? metric = null;
+        if (objective.Metric is null)
+            Problem("objective.metric", $"required (one of {metrics})");
+        else if (Enum.GetValues<EvaluationMetric>().Where(m => string.Equals(MetricName(m), objective.Metric.Trim(), StringComparison.OrdinalIgnoreCase)).ToList() is [var found])
+            metric = found;
+        else
+            Problem("objective.metric", $"'{objective.Metric}' is not a metric (allowed: {metrics})");
+
+        ObjectiveMode? mode = objective.Mode?.Trim().ToLowerInvariant() switch
+        {
+            null => metric is { } m ? (EvaluationMetrics.LowerIsBetter(m) ? ObjectiveMode.Min : ObjectiveMode.Max) : null,
+            "max" => ObjectiveMode.Max,
+            "min" => ObjectiveMode.Min,
+            _ => null,
+        };
+        if (objective.Mode is not null && mode is null) Problem("objective.mode", $"'{objective.Mode}' is not a mode (allowed: max, min)");
+        return metric is { } chosen && mode is { } direction ? new SweepObjective(chosen, direction) : null;
+    }
+
+    /// <summary>Every combination of one value per axis, the first axis changing slowest, as itertools.product.</summary>
+    private static IEnumerable<List<Setting>> Product(List<List<Setting>> axes)
+    {
+        IEnumerable<List<Setting>> points = [[]];
+        foreach (var axis in axes) points = points.SelectMany(point => axis.Select(value => (List<Setting>)[.. point, value]));
+        return points;
+    }
+
+    private (List<SweepTrial> Trials, bool EveryTrialValid) Trials(List<List<Setting>> grid, List<RandomAxis> random, int samples, List<Setting?> seeds, SweepObjective? objective)
+    {
+        // A seeded Random draws the same sequence on every machine (the runtime keeps its seeded algorithm fixed for
+        // compatibility), and the draws happen in one fixed order, so a spec always expands to the same trials.
+        var generator = new Random(spec.SearchSeed ?? 0);
+        var configurations = new List<List<Setting>>();
+        foreach (var point in Product(grid))
+        {
+            for (var sample = 0; sample < samples; sample++)
+            {
+                // Drawn once per configuration: its seeds repeat that one configuration.
+                var drawn = new List<Setting>(point);
+                foreach (var axis in random)
+                {
+                    var (value, text) = axis.Distribution.Draw(generator);
+                    drawn.Add(new Setting(axis.Field, value, text, $"random.{axis.Field}"));
+                }
+                foreach (var seed in seeds)
+                    configurations.Add(seed is null ? drawn : [.. drawn, seed]);
+            }
+        }
+
+        var width = Math.Max(3, configurations.Count.ToString(CultureInfo.InvariantCulture).Length);
+        string Id(int index) => "t" + (index + 1).ToString(CultureInfo.InvariantCulture).PadLeft(width, '0');
+        var trials = new List<SweepTrial>();
+        var found = new List<(int Trial, string Origin, string Message)>();
+        for (var i = 0; i < configurations.Count; i++)
+        {
+            var settings = configurations[i];
+            var config = new TrialConfig().Overlay(_trial);
+            foreach (var setting in settings) TrialFields[setting.Field].SetValue(config, setting.Value);
+            var problems = new List<string>();
+            if (Check(config, objective, problems) is { } trialSpec)
+                trials.Add(new SweepTrial(Id(i), trialSpec, [.. settings.Select(s => new Hyperparameter(s.Field, s.Text))]));
+            foreach (var problem in problems)
+            {
+                var colon = problem.IndexOf(": ", StringComparison.Ordinal);
+                var field = problem[..colon];
+                var origin = settings.FirstOrDefault(s => s.Field == field)?.Origin ?? (TrialFields.ContainsKey(field) ? $"trial.{field}" : field);
+                found.Add((i, origin, problem[(colon + 2)..]));
+            }
+        }
+
+        // A problem with one grid value is named once, at that value. One that a combination or a draw causes is named
+        // once, with the trials it hits; draws differ in value, so a random field gets one line whatever its values.
+        string Describe(int index) => $"{Id(index)} ({string.Join(", ", configurations[index].Select(s => $"{s.Field}={s.Text}"))})";
+        foreach (var group in found.GroupBy(p => p.Origin.StartsWith("random.", StringComparison.Ordinal) ? p.Origin : $"{p.Origin}\n{p.Message}"))
+        {
+            var (_, origin, message) = group.First();
+            var hit = group.Select(p => p.Trial).Distinct().ToList();
+            var more = hit.Count > 3 ? $" and {hit.Count - 3} more" : "";
+            var drawn = origin.StartsWith("random.", StringComparison.Ordinal);
+            var scope = origin.StartsWith("grid.", StringComparison.Ordinal) || (hit.Count == configurations.Count && !drawn) ? ""
+                : $" (in {hit.Count} of {configurations.Count} trials: {string.Join(", ", hit.Take(3).Select(Describe))}{more})";
+            Problem(origin, message + scope);
+        }
+        return (trials, trials.Count == configurations.Count);
+    }
+
+    /// <summary>The trial's spec with its paths resolved, or null after adding each problem as "field: what is wrong".</summary>
+    private TrialSpec? Check(TrialConfig config, SweepObjective? objective, List<string> problems)
+    {
+        var defaults = new TrialSpec();
+        var trialSpec = config.TryToSpec(problems);
+        var model = Model(config.Model ?? defaults.Model, problems);
+        var data = Dataset(config, problems);
+        var task = defaults.Task;
+        if (objective is not null && (config.Task is null || TaskKinds.TryParse(config.Task, out task))
+            && TaskMetrics.Reported(task) is var reported && !reported.Contains(objective.Metric))
+        {
+            problems.Add($"objective.metric: task {TaskKinds.Name(task)} does not report {MetricName(objective.Metric)} " +
+                $"(it reports {string.Join(", ", reported.Select(MetricName))})");
+        }
+        if (trialSpec is null || model is null || data is not { } resolved) return null;
+        return trialSpec with { Model = model, DataRoot = resolved.Root, Dataset = resolved.Dataset };
+    }
+
+    /// <summary>A bundled model's name, or the absolute directory of one under the model roots.</summary>
+    private string? Model(string model, List<string> problems)
+    {
+        if (string.IsNullOrWhiteSpace(model)) return null; // TrialConfig names an empty model.
+        if (BundledModels.Find(model) is not null) return model;
+        var bundled = string.Join(", ", BundledModels.All.Select(m => m.Name));
+        var modelRoots = string.Join(", ", _modelRoots);
+        var candidates = _modelRoots.Select(root => Path.GetFullPath(model, root)).Where((path, i) => Inside(path, _modelRoots[i])).ToList();
+        if (candidates.Count == 0)
+            problems.Add($"model: '{model}' is not a bundled model ({bundled}) and lies outside the model roots ({modelRoots})");
+        else if (candidates.FirstOrDefault(Directory.Exists) is { } directory)
+            return directory;
+        else
+            problems.Add($"model: '{model}' is neither a bundled model ({bundled}) nor a directory under the model roots ({modelRoots})");
+        return null;
+    }
+
+    /// <summary>The trial's data root and dataset, checked to lie under the configured data root.</summary>
+    private (string Root, string Dataset)? Dataset(TrialConfig config, List<string> problems)
+    {
+        if (config.DataRoot is not null && string.IsNullOrWhiteSpace(config.DataRoot))
+        {
+            problems.Add("data_root: must not be empty");
+            return null;
+        }
+        var root = config.DataRoot is null ? _dataRoot : Path.GetFullPath(config.DataRoot, _dataRoot);
+        if (!Inside(root, _dataRoot))
+        {
+            problems.Add($"data_root: '{config.DataRoot}' is {root}, outside the data root {_dataRoot}");
+            return null;
+        }
+        var dataset = config.Dataset ?? new TrialSpec().Dataset;
+        if (string.IsNullOrWhiteSpace(dataset)) return null; // TrialConfig names an empty dataset.
+        var path = Path.GetFullPath(dataset, root);
+        if (!Inside(path, _dataRoot))
+        {
+            problems.Add($"dataset: '{dataset}' is {path}, outside the data root {_dataRoot}");
+            return null;
+        }
+        if (!Directory.Exists(path) && !File.Exists(path))
+        {
+            var present = Directory.Exists(root) ? string.Join(", ", Directory.EnumerateFileSystemEntries(root).Select(Path.GetFileName).Order()) : "none: it does not exist";
+            problems.Add($"dataset: no folder or file '{dataset}' in {root} (there: {present})");
+            return null;
+        }
+        // A bare name stays as written, for display; anything else is pinned to its absolute path, because trials run
+        // on silos with other working directories.
+        var bare = dataset == Path.GetFileName(dataset) && !dataset.StartsWith('.');
+        return (root, bare ? dataset : path);
+    }
+
+    /// <summary>Whether the path is the root or lies below it, compared as the file system compares names.</summary>
+    private static bool Inside(string path, string root)
+    {
+        var relative = Path.GetRelativePath(root, path);
+        return relative != ".." && !relative.StartsWith(".." + Path.DirectorySeparatorChar, StringComparison.Ordinal) && !Path.IsPathRooted(relative);
+    }
+
+    private SchedulerSettings? Scheduler(int? longestTrial)
+    {
+        if (spec.Scheduler is not { } config) return new FifoSettings();
+        var type = config.Type?.Trim().ToLowerInvariant();
+        if (type is not ("fifo" or "asha" or "median_stopping"))
+        {
+            Problem("scheduler.type", config.Type is null ? "required: fifo, asha or median_stopping"
+                : $"'{config.Type}' is not a scheduler (allowed: fifo, asha, median_stopping)");
+            return null;
+        }
+        var before = _problems.Count;
+        (string Field, object? Value, string[] Types)[] fields =
+        [
+            ("grace_period", config.GracePeriod, ["asha", "median_stopping"]),
+            ("reduction_factor", config.ReductionFactor, ["asha"]),
+            ("max_epochs", config.MaxEpochs, ["asha"]),
+            ("min_samples_required", config.MinSamplesRequired, ["median_stopping"]),
+            ("hard_stop", config.HardStop, ["median_stopping"]),
+        ];
+        foreach (var (field, value, types) in fields)
+            if (value is not null && !types.Contains(type)) Problem($"scheduler.{field}", $"applies only to {string.Join(" and ", types)}, not {type}");
+
+        // The defaults are Ray Tune's, with an epoch as the unit of time.
+        var grace = config.GracePeriod ?? 1;
+        var reduction = config.ReductionFactor ?? 4;
+        var maxEpochs = config.MaxEpochs ?? longestTrial;
+        var minSamples = config.MinSamplesRequired ?? 3;
+        if (grace < 1) Problem("scheduler.grace_period", $"must be a positive number of epochs, got {grace}");
+        else if (type == "asha" && maxEpochs is { } max && grace >= max)
+            Problem("scheduler.grace_period", $"must be below max_epochs ({maxEpochs}{(config.MaxEpochs is null ? ", the longest trial's epochs" : "")}), or asha never compares trials");
+        else if (type == "median_stopping" && longestTrial is { } longest && grace >= longest)
+            Problem("scheduler.grace_period", $"must be below the longest trial's epochs ({longestTrial}), or the rule never stops a trial");
+        if (reduction < 2) Problem("scheduler.reduction_factor", $"must be 2 or more, got {reduction}");
+        if (minSamples < 1) Problem("scheduler.min_samples_required", $"must be a positive integer, got {minSamples}");
+        if (_problems.Count > before) return null;
+        return type switch
+        {
+            "fifo" => new FifoSettings(),
+            "asha" when maxEpochs is { } max => new AshaSettings(grace, reduction, max),
+            "asha" => null, // No max_epochs without a complete list of trials, whose problems are named already.
+            _ => new MedianStoppingSettings(grace, minSamples, config.HardStop ?? true),
+        };
+    }
+}

@@ -1,0 +1,114 @@
+using ExperimentGrid.Core.Trials;
+using YamlDotNet.Core;
+using YamlDotNet.Serialization;
+using YamlDotNet.Serialization.NamingConventions;
+
+namespace ExperimentGrid.Core.Sweeps;
+
+/// <summary>
+/// A sweep as written by people: a YAML (or JSON) file with snake_case keys. <c>trial:</c> holds what every trial
+/// shares, under the trial file's own names; <c>grid:</c> and <c>random:</c> vary trial fields. Every field is optional
+/// here; <see cref="Expand"/> checks them all, names each problem, and lists the trials.
+/// </summary>
+public sealed class SweepSpec
+{
+    public string? Name { get; set; }
+    public TrialConfig? Trial { get; set; }
+
+    /// <summary>Trial field → values; every combination is a trial, the first field changing slowest.</summary>
+    public OrderedDictionary<string, List<string>>? Grid { get; set; }
+
+    /// <summary>Trial field → distribution; each grid point gets <see cref="Trials"/> independent draws.</summary>
+    public OrderedDictionary<string, DistributionConfig>? Random { get; set; }
+
+    public int? Trials { get; set; }
+
+    /// <summary>Seeds the random draws, so that one spec gives the same trials wherever it is expanded.</summary>
+    public int? SearchSeed { get; set; }
+
+    /// <summary>Each configuration runs once per seed, the seed becoming the trial's seed.</summary>
+    public List<int>? Seeds { get; set; }
+
+    public ObjectiveConfig? Objective { get; set; }
+    public int? MaxConcurrentTrials { get; set; }
+
+    /// <summary>How many times a failed trial runs again before it is left failed.</summary>
+    public int? Retries { get; set; }
+
+    public SchedulerConfig? Scheduler { get; set; }
+
+    private string _source = "sweep";
+    private SourceLines _lines = SourceLines.None;
+
+    private static readonly IDeserializer Yaml = new DeserializerBuilder()
+        .WithNamingConvention(UnderscoredNamingConvention.Instance)
+        .Build();
+
+    /// <summary>
+    /// Reads a YAML or JSON sweep file. A key or value the file format itself rejects (an unknown key, text where a
+    /// number belongs) stops reading there and names its line; everything else is checked by <see cref="Expand"/>.
+    /// </summary>
+    public static SweepSpec Load(string path)
+    {
+        if (!File.Exists(path)) throw new SweepSpecException($"{path}: sweep file not found.");
+        var text = File.ReadAllText(path);
+        try
+        {
+            var spec = Yaml.Deserialize<SweepSpec?>(text) ?? new SweepSpec();
+            spec._source = path;
+            spec._lines = SourceLines.Read(text);
+            return spec;
+        }
+        catch (YamlException e)
+        {
+            var inner = e.InnerException is { } i ? $" ({i.Message})" : "";
+            throw new SweepSpecException($"{path}:{e.Start.Line}: {e.Message}{inner}");
+        }
+    }
+
+    /// <summary>
+    /// Checks the whole spec and every trial it makes before anything runs, and throws one
+    /// <see cref="SweepSpecException"/> naming every problem with its field (and line, for a file); else the plan.
+    /// </summary>
+    public SweepPlan Expand(SweepRoots roots) => new SweepExpansion(this, _source, _lines, roots).Run();
+}
+
+/// <summary>One <c>random:</c> entry; exactly one of its fields is set.</summary>
+public sealed class DistributionConfig
+{
+    /// <summary>[low, high): a real number, evenly spread.</summary>
+    public List<string>? Uniform { get; set; }
+
+    /// <summary>[low, high): a positive real number whose logarithm is evenly spread, as learning rates are searched.</summary>
+    public List<string>? LogUniform { get; set; }
+
+    /// <summary>[low, high], both included: an integer, every one equally likely.</summary>
+    public List<string>? IntUniform { get; set; }
+
+    /// <summary>One of the values, each equally likely.</summary>
+    public List<string>? Choice { get; set; }
+}
+
+public sealed class ObjectiveConfig
+{
+    /// <summary>An <see cref="Metrics.EvaluationMetric"/> name: f1, accuracy, precision, recall, loss, perplexity.</summary>
+    public string? Metric { get; set; }
+
+    /// <summary>max or min; by default, min for loss and perplexity and max for the rest.</summary>
+    public string? Mode { get; set; }
+}
+
+/// <summary>The <c>scheduler:</c> section; the names are Ray Tune's, with epochs as the unit of time.</summary>
+public sealed class SchedulerConfig
+{
+    /// <summary>fifo (the default), asha or median_stopping.</summary>
+    public string? Type { get; set; }
+
+    public int? GracePeriod { get; set; }
+    public int? ReductionFactor { get; set; }
+    public int? MaxEpochs { get; set; }
+    public int? MinSamplesRequired { get; set; }
+    public bool? HardStop { get; set; }
+}
+
+public sealed class SweepSpecException(string message) : Exception(message);

@@ -1,0 +1,59 @@
+using ExperimentGrid.Core.Data;
+using ExperimentGrid.Core.Metrics;
+using ExperimentGrid.Core.Sweeps;
+using ExperimentGrid.Core.Trials;
+
+namespace ExperimentGrid.Core.Tests.Sweeps;
+
+public sealed class SweepExampleTests : IDisposable
+{
+    private readonly string _checkpoints = Directory.CreateTempSubdirectory("checkpoints-").FullName;
+
+    public void Dispose() => Directory.Delete(_checkpoints, recursive: true);
+
+    private static string ExamplesDirectory()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+            if (File.Exists(Path.Combine(dir.FullName, "ExperimentGrid.sln"))) return Path.Combine(dir.FullName, "examples", "sweeps");
+        throw new DirectoryNotFoundException($"no ExperimentGrid.sln above {AppContext.BaseDirectory}");
+    }
+
+    /// <summary>Trials per example: the product of its grid lists, counted by hand.</summary>
+    public static TheoryData<string, int, TaskKind, EvaluationMetric, ObjectiveMode> Examples => new()
+    {
+        { "rotten-tomatoes-freeze.yaml", 4, TaskKind.TextClassification, EvaluationMetric.F1, ObjectiveMode.Max },
+        { "masked-lm-masking.yaml", 2 * 3, TaskKind.MaskedLm, EvaluationMetric.Perplexity, ObjectiveMode.Min },
+        { "conll2003-ner-epochs.yaml", 2, TaskKind.TokenClassification, EvaluationMetric.F1, ObjectiveMode.Max },
+        { "setfit-samples.yaml", 4, TaskKind.SetFit, EvaluationMetric.F1, ObjectiveMode.Max },
+    };
+
+    [Fact]
+    public void Every_example_spec_is_listed_here()
+    {
+        var files = Directory.EnumerateFiles(ExamplesDirectory()).Select(Path.GetFileName).Order();
+        Assert.Equal(Examples.Select(row => (string)row[0]).Order(), files);
+    }
+
+    [Theory]
+    [MemberData(nameof(Examples))]
+    public void Each_example_expands_against_the_shared_datasets(string file, int trials, TaskKind task, EvaluationMetric metric, ObjectiveMode mode)
+    {
+        var plan = SweepSpec.Load(Path.Combine(ExamplesDirectory(), file)).Expand(new SweepRoots(DatasetLocator.DefaultDataRoot(), [], _checkpoints));
+
+        Assert.Equal(Path.GetFileNameWithoutExtension(file), plan.Name);
+        Assert.Equal(trials, plan.Trials.Count);
+        Assert.Equal(trials, plan.Trials.Select(t => t.Spec).Distinct().Count());
+        Assert.All(plan.Trials, t => Assert.Equal(task, t.Spec.Task));
+        Assert.Equal(new SweepObjective(metric, mode), plan.Objective);
+    }
+
+    [Fact]
+    public void The_freeze_example_is_the_seed_notebook_s_experiment()
+    {
+        var plan = SweepSpec.Load(Path.Combine(ExamplesDirectory(), "rotten-tomatoes-freeze.yaml"))
+            .Expand(new SweepRoots(DatasetLocator.DefaultDataRoot(), [], _checkpoints));
+
+        Assert.Equal(["0", "3", "5", "all"], plan.Trials.Select(t => Assert.Single(t.Hyperparameters).Value));
+        Assert.All(plan.Trials, t => Assert.Equal((2e-5, 16, 0.01, 1, "rotten_tomatoes"), (t.Spec.LearningRate, t.Spec.BatchSize, t.Spec.WeightDecay, t.Spec.Epochs, t.Spec.Dataset)));
+    }
+}
