@@ -13,14 +13,16 @@ public sealed class EmbeddedStoreTests : IDisposable
 {
     private static readonly GrainId Grain = GrainId.Create("note", "n1");
 
-    private readonly string _directory = Directory.CreateTempSubdirectory("experimentgrid-store-").FullName;
+    private readonly TemporaryDirectory _temporary = new();
 
-    public void Dispose() => Directory.Delete(_directory, recursive: true);
+    private string StoreDirectory => _temporary.Path;
+
+    public void Dispose() => _temporary.Dispose();
 
     [Fact]
     public async Task Grain_state_and_reminders_outlive_the_silo()
     {
-        var first = Silos.Options(stateDirectory: _directory);
+        var first = Silos.Options(StoreDirectory);
         await using (var silo = await Silos.StartAsync(first))
         {
             await silo.Note("n1").WriteAsync("written before the restart");
@@ -104,11 +106,11 @@ public sealed class EmbeddedStoreTests : IDisposable
     public async Task A_second_silo_on_the_same_state_directory_is_refused()
     {
         using var store = await OpenAsync();
-        using var second = new EmbeddedStore(_directory);
+        using var second = new EmbeddedStore(StoreDirectory);
 
         var e = await Assert.ThrowsAsync<IOException>(() => second.StartingAsync(CancellationToken.None));
 
-        Assert.Contains($"{_directory}: the state directory is in use by another silo", e.Message);
+        Assert.Contains($"{StoreDirectory}: the state directory is in use by another silo", e.Message);
     }
 
     [Fact]
@@ -117,7 +119,7 @@ public sealed class EmbeddedStoreTests : IDisposable
         using var store = await OpenAsync();
         var storage = Storage(store);
         await storage.WriteStateAsync("note", Grain, new GrainState<NoteState>(new NoteState { Text = "intact" }));
-        var file = Directory.EnumerateFiles(Path.Combine(_directory, "grains", StorageNames.Grid)).Single();
+        var file = Directory.EnumerateFiles(Path.Combine(StoreDirectory, "grains", StorageNames.Grid)).Single();
         await File.WriteAllBytesAsync(file, (await File.ReadAllBytesAsync(file))[..10]);
 
         var e = await Assert.ThrowsAsync<InvalidDataException>(() => ReadAsync(storage));
@@ -127,7 +129,7 @@ public sealed class EmbeddedStoreTests : IDisposable
 
     private async Task<EmbeddedStore> OpenAsync()
     {
-        var store = new EmbeddedStore(_directory);
+        var store = new EmbeddedStore(StoreDirectory);
         await store.StartingAsync(CancellationToken.None);
         return store;
     }

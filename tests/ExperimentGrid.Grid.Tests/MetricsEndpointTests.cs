@@ -12,7 +12,8 @@ public sealed class MetricsEndpointTests
     [Fact]
     public async Task A_scrape_of_metrics_returns_prometheus_text_with_the_ExperimentGrid_meter_series()
     {
-        await using var silo = await Silos.StartAsync(Silos.Options(slots: "gpu:0,gpu:1,cpu:3"));
+        using var directory = new TemporaryDirectory();
+        await using var silo = await Silos.StartAsync(Silos.Options(directory.Path, slots: "gpu:0,gpu:1,cpu:3"));
         silo.Services.GetRequiredService<GridMetrics>().Meter.CreateCounter<long>("experimentgrid.test.scrapes", unit: "{scrape}").Add(3);
         using var http = new HttpClient { BaseAddress = silo.HttpAddress() };
 
@@ -32,7 +33,8 @@ public sealed class MetricsEndpointTests
     [Fact]
     public async Task Healthz_answers_ok_while_the_silo_is_active()
     {
-        await using var silo = await Silos.StartAsync(Silos.Options());
+        using var directory = new TemporaryDirectory();
+        await using var silo = await Silos.StartAsync(Silos.Options(directory.Path));
         using var http = new HttpClient { BaseAddress = silo.HttpAddress() };
 
         using var response = await http.GetAsync(new Uri("healthz", UriKind.Relative));

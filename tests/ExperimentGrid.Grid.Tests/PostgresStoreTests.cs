@@ -14,7 +14,8 @@ public sealed class PostgresStoreTests
     public async Task Grain_state_and_reminders_outlive_the_silo_and_membership_lists_each_silo()
     {
         var database = TestPostgres.ConnectionString;
-        var first = Silos.Options(postgres: database);
+        using var directory = new TemporaryDirectory();
+        var first = Silos.Options(directory.Path, postgres: database);
         await using (var silo = await Silos.StartAsync(first))
         {
             // The first write inserts the state, the second updates it under its version.

@@ -34,7 +34,9 @@ public sealed class SiloCommandTests
     [Fact]
     public async Task A_checkpoint_directory_that_cannot_be_made_is_named()
     {
-        var file = Path.GetTempFileName();
+        using var directory = new TemporaryDirectory();
+        var file = Path.Combine(directory.Path, "a-file");
+        File.WriteAllText(file, "");
         using var error = new StringWriter();
         var result = SiloCommand.Configure(new RootCommand()).Parse(["--checkpoints", Path.Combine(file, "checkpoints"), "--http-port", "0"]);
 
@@ -42,21 +44,19 @@ public sealed class SiloCommandTests
 
         Assert.Equal(2, exitCode);
         Assert.StartsWith($"error: --checkpoints: {Path.Combine(file, "checkpoints")}: cannot create the directory", error.ToString());
-        File.Delete(file);
     }
 
     [Fact]
     public async Task An_unreachable_database_stops_the_silo_with_one_line_naming_postgres()
     {
-        var checkpoints = Directory.CreateTempSubdirectory("experimentgrid-checkpoints-").FullName;
+        using var checkpoints = new TemporaryDirectory();
         using var error = new StringWriter();
         var result = SiloCommand.Configure(new RootCommand()).Parse(
-            ["--postgres", "Host=127.0.0.1;Port=1;Database=grid;Username=grid;Timeout=5", "--checkpoints", checkpoints, "--http-port", "0"]);
+            ["--postgres", "Host=127.0.0.1;Port=1;Database=grid;Username=grid;Timeout=5", "--checkpoints", checkpoints.Path, "--http-port", "0"]);
 
         var exitCode = await result.InvokeAsync(new InvocationConfiguration { Error = error });
 
         Assert.Equal(2, exitCode);
         Assert.StartsWith("error: --postgres: cannot connect to PostgreSQL at 127.0.0.1:1/grid", error.ToString());
-        Directory.Delete(checkpoints);
     }
 }

@@ -14,19 +14,17 @@ public sealed class SiloSlotsTests
     [Fact]
     public void Detect_gives_one_slot_per_NVIDIA_device_node()
     {
-        var dev = Directory.CreateTempSubdirectory("experimentgrid-dev-").FullName;
-        foreach (var node in new[] { "nvidia1", "nvidia0", "nvidiactl", "nvidia-uvm", "null" }) File.WriteAllText(Path.Combine(dev, node), "");
+        using var dev = new TemporaryDirectory();
+        foreach (var node in new[] { "nvidia1", "nvidia0", "nvidiactl", "nvidia-uvm", "null" }) File.WriteAllText(Path.Combine(dev.Path, node), "");
 
-        Assert.Equal("gpu:0,gpu:1", SiloSlots.Detect(dev).ToString());
-        Directory.Delete(dev, recursive: true);
+        Assert.Equal("gpu:0,gpu:1", SiloSlots.Detect(dev.Path).ToString());
     }
 
     [Fact]
     public void Detect_gives_one_CPU_slot_without_GPUs()
     {
-        var dev = Directory.CreateTempSubdirectory("experimentgrid-dev-").FullName;
+        using var dev = new TemporaryDirectory();
 
-        Assert.Equal("cpu:0", SiloSlots.Detect(dev).ToString());
-        Directory.Delete(dev);
+        Assert.Equal("cpu:0", SiloSlots.Detect(dev.Path).ToString());
     }
 }

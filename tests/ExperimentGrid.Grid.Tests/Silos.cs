@@ -15,14 +15,15 @@ namespace ExperimentGrid.Grid.Tests;
 /// <summary>Starts real silos (GridSilo, as `dotnet run --project src/Silo` does) on loopback for the tests.</summary>
 internal static class Silos
 {
-    public static SiloOptions Options(string? postgres = null, string? stateDirectory = null, string? slots = null)
+    /// <summary>A silo of a new cluster, keeping its embedded store and checkpoints under <paramref name="directory"/>.</summary>
+    public static SiloOptions Options(string directory, string? postgres = null, string? slots = null)
     {
         var id = $"test-{Guid.NewGuid():N}";
         return new SiloOptions
         {
             Postgres = postgres,
-            StateDirectory = stateDirectory ?? Path.Combine(Path.GetTempPath(), id, "state"),
-            CheckpointDirectory = Path.Combine(Path.GetTempPath(), id, "checkpoints"),
+            StateDirectory = Path.Combine(directory, "state"),
+            CheckpointDirectory = Path.Combine(directory, "checkpoints"),
             Slots = SiloSlots.Parse(slots ?? "cpu:1"),
             SiloPort = FreePort(),
             GatewayPort = FreePort(),
@@ -61,6 +62,14 @@ internal static class Silos
         listener.Start();
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
+}
+
+/// <summary>A directory for one test, deleted with it.</summary>
+internal sealed class TemporaryDirectory : IDisposable
+{
+    public string Path { get; } = Directory.CreateTempSubdirectory("experimentgrid-test-").FullName;
+
+    public void Dispose() => Directory.Delete(Path, recursive: true);
 }
 
 /// <summary>Silo tests run one at a time: each silo takes ports and, on two cores, most of the machine while it starts.</summary>
