@@ -1,0 +1,63 @@
+using ExperimentGrid.Grains.Storage;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Orleans.Runtime.Hosting;
+using Orleans.Serialization.Serializers;
+using Orleans.Storage;
+
+namespace ExperimentGrid.Grains;
+
+/// <summary>The two durable stores a silo can run on. Each registers grain state under <see cref="StorageNames"/>.</summary>
+public static class GridStoreExtensions
+{
+    /// <summary>
+    /// A cluster: membership, grain state and reminders in PostgreSQL, through Orleans' AdoNet providers and the
+    /// scripts in deploy/sql/, which the silo applies before Orleans starts.
+    /// </summary>
+    public static ISiloBuilder UseGridPostgres(this ISiloBuilder silo, string connectionString)
+    {
+        silo.Services.AddHostedService(_ => new DatabaseInitializer(connectionString));
+        silo.UseAdoNetClustering(o =>
+        {
+            o.Invariant = GridDatabase.Invariant;
+            o.ConnectionString = connectionString;
+        });
+        silo.AddAdoNetGrainStorage(StorageNames.Grid, o =>
+        {
+            o.Invariant = GridDatabase.Invariant;
+            o.ConnectionString = connectionString;
+        });
+        silo.UseAdoNetReminderService(o =>
+        {
+            o.Invariant = GridDatabase.Invariant;
+            o.ConnectionString = connectionString;
+        });
+        return silo;
+    }
+
+    /// <summary>
+    /// One machine without a database server: grain state and reminders in files under <paramref name="directory"/>.
+    /// Clustering is the caller's (localhost clustering: a one-silo cluster needs no membership store).
+    /// </summary>
+    public static ISiloBuilder UseGridEmbeddedStore(this ISiloBuilder silo, string directory)
+    {
+        silo.Services.AddSingleton(_ => new EmbeddedStore(directory));
+        silo.Services.AddHostedService(sp => sp.GetRequiredService<EmbeddedStore>());
+        silo.Services.AddGrainStorage(StorageNames.Grid, (sp, name) => new FileGrainStorage(
+            name, sp.GetRequiredService<EmbeddedStore>(), sp.GetRequiredService<IGrainStorageSerializer>(), sp.GetRequiredService<IActivatorProvider>()));
+        silo.AddReminders();
+        silo.Services.AddSingleton<IReminderTable, FileReminderTable>();
+        return silo;
+    }
+
+    /// <summary>Applies the schema in the host's starting phase, which completes before Orleans' silo starts.</summary>
+    private sealed class DatabaseInitializer(string connectionString) : IHostedLifecycleService
+    {
+        public Task StartingAsync(CancellationToken cancellationToken) => GridDatabase.InitializeAsync(connectionString, cancellationToken);
+        public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+        public Task StartedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+        public Task StoppingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+        public Task StoppedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    }
+}

@@ -1,0 +1,85 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+
+namespace ExperimentGrid.Grains;
+
+public enum SlotKind
+{
+    Cpu,
+    Gpu,
+}
+
+/// <summary>A place one trial trains at a time: a GPU by its index, or one of the silo's CPU slots.</summary>
+public sealed record Slot(SlotKind Kind, int Index)
+{
+    /// <summary>The kind as --slots and the metrics spell it.</summary>
+    public string KindName => Kind == SlotKind.Gpu ? "gpu" : "cpu";
+
+    public override string ToString() => $"{KindName}:{Index}";
+}
+
+/// <summary>The training slots a silo declares.</summary>
+public sealed partial class SiloSlots
+{
+    private SiloSlots(IReadOnlyList<Slot> slots) => All = slots;
+
+    public IReadOnlyList<Slot> All { get; }
+
+    /// <summary>
+    /// Parses a comma-separated list: <c>gpu:I</c> is the GPU with index I, <c>cpu:N</c> is N CPU slots.
+    /// For example "cpu:2", "gpu:0,gpu:1" or "gpu:0,cpu:1".
+    /// </summary>
+    /// <exception cref="FormatException">The text is not such a list; the message says which item and why.</exception>
+    public static SiloSlots Parse(string text)
+    {
+        var slots = new List<Slot>();
+        var cpuSlotsSeen = false;
+        foreach (var item in text.Split(',', StringSplitOptions.TrimEntries))
+        {
+            var match = ItemPattern().Match(item);
+            if (!match.Success)
+                throw new FormatException($"'{item}' is not a slot; use gpu:I (the GPU with index I) or cpu:N (N CPU slots), comma-separated, e.g. gpu:0,gpu:1 or cpu:2.");
+            if (!int.TryParse(match.Groups["n"].Value, NumberStyles.None, CultureInfo.InvariantCulture, out var n))
+                throw new FormatException($"'{item}': {match.Groups["n"].Value} is too large.");
+            if (match.Groups["kind"].Value == "gpu")
+            {
+                if (slots.Contains(new Slot(SlotKind.Gpu, n))) throw new FormatException($"'{item}' is listed twice.");
+                slots.Add(new Slot(SlotKind.Gpu, n));
+            }
+            else
+            {
+                if (n == 0) throw new FormatException($"'{item}': a silo with CPU slots needs at least one.");
+                if (cpuSlotsSeen) throw new FormatException($"'{item}': give the CPU slots once, as one count.");
+                cpuSlotsSeen = true;
+                slots.AddRange(Enumerable.Range(0, n).Select(i => new Slot(SlotKind.Cpu, i)));
+            }
+        }
+        return new SiloSlots(slots);
+    }
+
+    /// <summary>
+    /// One slot per GPU, or one CPU slot on a machine without GPUs. GPUs are counted by the /dev/nvidiaN device nodes
+    /// the NVIDIA driver creates for each GPU visible here (containers included): that needs no CUDA library, which
+    /// the CPU build of the training core does not ship.
+    /// </summary>
+    public static SiloSlots Detect(string deviceDirectory = "/dev")
+    {
+        var gpus = Directory.Exists(deviceDirectory)
+            ? Directory.EnumerateFiles(deviceDirectory, "nvidia*")
+                .Select(path => GpuDevicePattern().Match(Path.GetFileName(path)))
+                .Where(m => m.Success)
+                .Select(m => new Slot(SlotKind.Gpu, int.Parse(m.Groups["n"].Value, CultureInfo.InvariantCulture)))
+                .OrderBy(s => s.Index)
+                .ToList()
+            : [];
+        return new SiloSlots(gpus.Count > 0 ? gpus : [new Slot(SlotKind.Cpu, 0)]);
+    }
+
+    public override string ToString() => string.Join(',', All);
+
+    [GeneratedRegex(@"^(?<kind>gpu|cpu):(?<n>[0-9]+)$")]
+    private static partial Regex ItemPattern();
+
+    [GeneratedRegex(@"^nvidia(?<n>[0-9]{1,4})$")]
+    private static partial Regex GpuDevicePattern();
+}

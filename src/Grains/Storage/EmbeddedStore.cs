@@ -1,0 +1,73 @@
+using Microsoft.Extensions.Hosting;
+
+namespace ExperimentGrid.Grains.Storage;
+
+/// <summary>
+/// The directory that holds a single-machine silo's grain state and reminders, so that they survive a restart without
+/// a database server. The silo holds an exclusive lock on the directory from start-up until it is disposed: the
+/// stores check ETags in memory, which protects the files only while one silo writes them.
+/// </summary>
+public sealed class EmbeddedStore(string directory) : IHostedLifecycleService, IDisposable
+{
+    private FileStream? _lock;
+
+    public string Directory { get; } = Path.GetFullPath(directory);
+
+    /// <summary>Opens the directory before Orleans starts, so that a second silo on it fails at once, naming it.</summary>
+    public Task StartingAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            System.IO.Directory.CreateDirectory(Directory);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new IOException($"{Directory}: cannot create the state directory: {e.Message}", e);
+        }
+        try
+        {
+            // On Linux, FileShare.None takes an exclusive flock, which the kernel drops if the process dies.
+            _lock = new FileStream(Path.Combine(Directory, ".lock"), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+        }
+        catch (IOException e)
+        {
+            throw new IOException($"{Directory}: the state directory is in use by another silo.", e);
+        }
+        return Task.CompletedTask;
+    }
+
+    /// <summary>
+    /// Replaces a file so that a reader, or a restart after a crash, sees the old content or the new, never a mix:
+    /// the new content goes to a temporary file beside it, is flushed to disk, and is renamed over the old one.
+    /// </summary>
+    public static async Task WriteAtomicallyAsync(string path, ReadOnlyMemory<byte> content, CancellationToken cancellationToken = default)
+    {
+        var temporary = $"{path}.{Guid.NewGuid():N}.tmp";
+        try
+        {
+            await using (var stream = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None, 4096, FileOptions.Asynchronous))
+            {
+                await stream.WriteAsync(content, cancellationToken);
+                stream.Flush(flushToDisk: true);
+            }
+            File.Move(temporary, path, overwrite: true);
+        }
+        catch
+        {
+            File.Delete(temporary);
+            throw;
+        }
+    }
+
+    public void Dispose()
+    {
+        _lock?.Dispose();
+        _lock = null;
+    }
+
+    public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    public Task StartedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    public Task StoppingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    public Task StoppedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+}

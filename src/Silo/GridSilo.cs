@@ -1,0 +1,80 @@
+using ExperimentGrid.Grains;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
+using Orleans.Configuration;
+using Orleans.Runtime;
+
+namespace ExperimentGrid.Silo;
+
+/// <summary>
+/// Builds a silo host: Orleans on the chosen store, plus /metrics (Prometheus) and /healthz over HTTP. `dotnet run
+/// --project src/Silo` uses it, and so can anything that starts a silo in its own process (the CLI, tests).
+/// </summary>
+public static class GridSilo
+{
+    /// <summary>
+    /// A host builder with everything configured; callers may add services (such as more grain assemblies) before
+    /// passing it to <see cref="Build(WebApplicationBuilder)"/>.
+    /// </summary>
+    /// <exception cref="IOException">The checkpoint directory cannot be created.</exception>
+    public static WebApplicationBuilder CreateBuilder(SiloOptions options)
+    {
+        try
+        {
+            Directory.CreateDirectory(options.CheckpointDirectory);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new IOException($"--checkpoints: {options.CheckpointDirectory}: cannot create the directory: {e.Message}", e);
+        }
+
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.WebHost.ConfigureKestrel(kestrel => kestrel.ListenAnyIP(options.HttpPort));
+        // Prometheus scrapes every few seconds; a log entry per request would bury the silo's own messages.
+        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        builder.Services.AddSingleton(options);
+        builder.Services.AddSingleton(options.Slots);
+        builder.Services.AddSingleton<GridMetrics>();
+        builder.Services.AddOpenTelemetry()
+            .ConfigureResource(resource => resource.AddService("experimentgrid-silo", serviceInstanceId: $"{options.ClusterId}/{options.SiloPort}"))
+            .WithMetrics(metrics => metrics.AddMeter(GridMetrics.MeterName).AddPrometheusExporter());
+        builder.UseOrleans(silo =>
+        {
+            silo.Configure<ClusterOptions>(cluster =>
+            {
+                cluster.ClusterId = options.ClusterId;
+                cluster.ServiceId = options.ServiceId;
+            });
+            if (options.Postgres is { } postgres)
+            {
+                silo.UseGridPostgres(postgres);
+                if (options.Address is { } address) silo.ConfigureEndpoints(address, options.SiloPort, options.GatewayPort);
+                else silo.ConfigureEndpoints(options.SiloPort, options.GatewayPort, listenOnAnyHostAddress: true);
+            }
+            else
+            {
+                silo.UseLocalhostClustering(options.SiloPort, options.GatewayPort, serviceId: options.ServiceId, clusterId: options.ClusterId);
+                silo.UseGridEmbeddedStore(options.StateDirectory);
+            }
+        });
+        return builder;
+    }
+
+    public static WebApplication Build(SiloOptions options) => Build(CreateBuilder(options));
+
+    public static WebApplication Build(WebApplicationBuilder builder)
+    {
+        var app = builder.Build();
+        // Instruments exist once their meter's owner does; create it now so the first scrape already has them.
+        app.Services.GetRequiredService<GridMetrics>();
+        app.MapPrometheusScrapingEndpoint();
+        app.MapGet("/healthz", (ISiloStatusOracle silo) => silo.CurrentStatus == SiloStatus.Active
+            ? Results.Text("ok\n")
+            : Results.Text($"{silo.CurrentStatus}\n", statusCode: StatusCodes.Status503ServiceUnavailable));
+        return app;
+    }
+}

@@ -1,0 +1,144 @@
+using System.CommandLine;
+using System.CommandLine.Parsing;
+using System.Net;
+using ExperimentGrid.Grains;
+using Microsoft.Extensions.Hosting;
+
+namespace ExperimentGrid.Silo;
+
+/// <summary>The silo's flags and the action that runs it; `grid silo` can reuse it on a command of its own.</summary>
+public static class SiloCommand
+{
+    private const int UsageError = 2;
+
+    public static Command Configure(Command command)
+    {
+        var defaults = new SiloOptions();
+        var postgres = new Option<string>("--postgres")
+        {
+            Description = "PostgreSQL connection string (e.g. 'Host=db;Database=grid;Username=grid;Password=...'): membership, " +
+                          "grain state and reminders go there, and the schema is applied at start-up. Without it, one silo runs on the embedded store.",
+        };
+        var state = new Option<string>("--state") { Description = $"Directory of the embedded store, when there is no --postgres [default: {defaults.StateDirectory}]" };
+        var slots = new Option<SiloSlots>("--slots")
+        {
+            Description = "Training slots: gpu:I per GPU and/or cpu:N for N CPU slots, comma-separated, e.g. cpu:2 or gpu:0,gpu:1 " +
+                          $"[default: one per GPU, else one CPU slot; here: {defaults.Slots}]",
+            CustomParser = ParseSlots,
+        };
+        var checkpoints = new Option<string>("--checkpoints") { Description = $"Checkpoint directory; every silo of a cluster must reach it at this path [default: {defaults.CheckpointDirectory}]" };
+        var siloPort = Port("--silo-port", defaults.SiloPort, "Port silos talk to each other on.", allowZero: false);
+        var gatewayPort = Port("--gateway-port", defaults.GatewayPort, "Port clients (grid sweep --cluster) connect to.", allowZero: false);
+        var httpPort = Port("--http-port", defaults.HttpPort, "Port of /metrics (Prometheus) and /healthz; 0 takes a free port.", allowZero: true);
+        var clusterId = Name("--cluster-id", defaults.ClusterId, "Cluster id: silos with the same id and store form one cluster.");
+        var serviceId = Name("--service-id", defaults.ServiceId, "Service id: grain state and reminders are kept per service id, across cluster restarts.");
+        var address = new Option<IPAddress>("--address")
+        {
+            Description = "With --postgres: the IP address other silos and clients reach this silo at [default: one Orleans picks from this host's network interfaces].",
+            CustomParser = ParseAddress,
+        };
+        command.Options.Add(postgres);
+        command.Options.Add(state);
+        command.Options.Add(slots);
+        command.Options.Add(checkpoints);
+        command.Options.Add(siloPort);
+        command.Options.Add(gatewayPort);
+        command.Options.Add(httpPort);
+        command.Options.Add(clusterId);
+        command.Options.Add(serviceId);
+        command.Options.Add(address);
+        command.Validators.Add(result =>
+        {
+            var usesPostgres = result.GetResult(postgres) is not null;
+            if (usesPostgres && result.GetResult(state) is not null) result.AddError("--state: the embedded store is not used with --postgres; give one or the other.");
+            if (!usesPostgres && result.GetResult(address) is not null) result.AddError("--address: only used with --postgres; the embedded store's silo listens on loopback.");
+            // GetValue here does not apply defaults to options left out, so fall back to them by hand.
+            var silo = result.GetResult(siloPort)?.GetValueOrDefault<int>() ?? defaults.SiloPort;
+            var gateway = result.GetResult(gatewayPort)?.GetValueOrDefault<int>() ?? defaults.GatewayPort;
+            if (silo == gateway) result.AddError($"--gateway-port: {gateway} is also the --silo-port; they must differ.");
+        });
+        command.SetAction((parse, cancellation) =>
+        {
+            var options = new SiloOptions
+            {
+                Postgres = parse.GetValue(postgres),
+                StateDirectory = parse.GetValue(state) ?? defaults.StateDirectory,
+                Slots = parse.GetValue(slots) ?? defaults.Slots,
+                CheckpointDirectory = parse.GetValue(checkpoints) ?? defaults.CheckpointDirectory,
+                SiloPort = parse.GetValue(siloPort),
+                GatewayPort = parse.GetValue(gatewayPort),
+                HttpPort = parse.GetValue(httpPort),
+                ClusterId = parse.GetValue(clusterId)!,
+                ServiceId = parse.GetValue(serviceId)!,
+                Address = parse.GetValue(address),
+            };
+            return RunAsync(options, parse.InvocationConfiguration.Error, cancellation);
+        });
+        return command;
+    }
+
+    /// <summary>Runs the silo until the process is told to stop; problems a user can fix become one line and exit code 2.</summary>
+    public static async Task<int> RunAsync(SiloOptions options, TextWriter error, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await using var app = GridSilo.Build(options);
+            await app.RunAsync(cancellationToken);
+            return 0;
+        }
+        catch (GridDatabaseException e)
+        {
+            await error.WriteLineAsync($"error: --postgres: {e.Message}");
+            return UsageError;
+        }
+        catch (Exception e) when (e is IOException or InvalidDataException)
+        {
+            await error.WriteLineAsync($"error: {e.Message}");
+            return UsageError;
+        }
+    }
+
+    private static SiloSlots? ParseSlots(ArgumentResult result)
+    {
+        var text = result.Tokens.Single().Value;
+        try
+        {
+            return SiloSlots.Parse(text);
+        }
+        catch (FormatException e)
+        {
+            result.AddError($"--slots: {e.Message}");
+            return null;
+        }
+    }
+
+    private static IPAddress? ParseAddress(ArgumentResult result)
+    {
+        var text = result.Tokens.Single().Value;
+        if (IPAddress.TryParse(text, out var address)) return address;
+        result.AddError($"--address: '{text}' is not an IP address.");
+        return null;
+    }
+
+    private static Option<int> Port(string name, int defaultValue, string description, bool allowZero)
+    {
+        var option = new Option<int>(name) { Description = description, DefaultValueFactory = _ => defaultValue };
+        option.Validators.Add(result =>
+        {
+            var port = result.GetValueOrDefault<int>();
+            if (port < (allowZero ? 0 : 1) || port > 65535)
+                result.AddError($"{name}: {port} is not a port; use {(allowZero ? 0 : 1)} to 65535.");
+        });
+        return option;
+    }
+
+    private static Option<string> Name(string name, string defaultValue, string description)
+    {
+        var option = new Option<string>(name) { Description = description, DefaultValueFactory = _ => defaultValue };
+        option.Validators.Add(result =>
+        {
+            if (string.IsNullOrWhiteSpace(result.GetValueOrDefault<string>())) result.AddError($"{name}: must not be empty.");
+        });
+        return option;
+    }
+}

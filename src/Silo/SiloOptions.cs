@@ -1,0 +1,43 @@
+using System.Net;
+using ExperimentGrid.Grains;
+
+namespace ExperimentGrid.Silo;
+
+/// <summary>How a silo runs: its store, slots, checkpoint directory, ports and cluster.</summary>
+public sealed record SiloOptions
+{
+    /// <summary>A PostgreSQL connection string: cluster membership, grain state and reminders live there.</summary>
+    public string? Postgres { get; init; }
+
+    /// <summary>Without <see cref="Postgres"/>: the directory of the embedded store (a one-silo cluster).</summary>
+    public string StateDirectory { get; init; } = InHome("state");
+
+    public SiloSlots Slots { get; init; } = SiloSlots.Detect();
+
+    /// <summary>Where trials checkpoint; in a cluster, a directory every silo reaches at the same path.</summary>
+    public string CheckpointDirectory { get; init; } = InHome("checkpoints");
+
+    public int SiloPort { get; init; } = 11111;
+    public int GatewayPort { get; init; } = 30000;
+
+    /// <summary>The port of /metrics and /healthz; 0 takes any free port.</summary>
+    public int HttpPort { get; init; } = 8080;
+
+    public string ClusterId { get; init; } = "experimentgrid";
+    public string ServiceId { get; init; } = "experimentgrid";
+
+    /// <summary>
+    /// With <see cref="Postgres"/>: the address other silos and clients reach this one at. When null, Orleans picks
+    /// one from this host's network interfaces. The embedded store's silo is always on loopback.
+    /// </summary>
+    public IPAddress? Address { get; init; }
+
+    /// <summary>$EXPERIMENTGRID_HOME/NAME, else ~/.local/share/experimentgrid/NAME.</summary>
+    private static string InHome(string name)
+    {
+        var home = Environment.GetEnvironmentVariable("EXPERIMENTGRID_HOME");
+        return Path.Combine(
+            string.IsNullOrEmpty(home) ? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData), "experimentgrid") : home,
+            name);
+    }
+}

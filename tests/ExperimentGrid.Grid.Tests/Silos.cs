@@ -1,0 +1,80 @@
+using System.Net;
+using System.Net.Sockets;
+using ExperimentGrid.Grains;
+using ExperimentGrid.Grid.Tests.TestGrains;
+using ExperimentGrid.Silo;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace ExperimentGrid.Grid.Tests;
+
+/// <summary>Starts real silos (GridSilo, as `dotnet run --project src/Silo` does) on loopback for the tests.</summary>
+internal static class Silos
+{
+    /// <summary>A silo of a new cluster, keeping its embedded store and checkpoints under <paramref name="directory"/>.</summary>
+    public static SiloOptions Options(string directory, string? postgres = null, string? slots = null)
+    {
+        var id = $"test-{Guid.NewGuid():N}";
+        return new SiloOptions
+        {
+            Postgres = postgres,
+            StateDirectory = Path.Combine(directory, "state"),
+            CheckpointDirectory = Path.Combine(directory, "checkpoints"),
+            Slots = SiloSlots.Parse(slots ?? "cpu:1"),
+            SiloPort = FreePort(),
+            GatewayPort = FreePort(),
+            HttpPort = 0,
+            ClusterId = id,
+            ServiceId = id,
+            Address = postgres is null ? null : IPAddress.Loopback,
+        };
+    }
+
+    /// <summary>The same cluster and store on new ports, as a restarted silo would be.</summary>
+    public static SiloOptions Restarted(SiloOptions options) => options with { SiloPort = FreePort(), GatewayPort = FreePort() };
+
+    public static async Task<WebApplication> StartAsync(SiloOptions options)
+    {
+        var builder = GridSilo.CreateBuilder(options);
+        builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        var app = GridSilo.Build(builder);
+        await app.StartAsync();
+        return app;
+    }
+
+    public static INoteGrain Note(this WebApplication silo, string key) =>
+        silo.Services.GetRequiredService<IGrainFactory>().GetGrain<INoteGrain>(key);
+
+    /// <summary>The silo's HTTP base address on loopback (it listens on any address, on a port the OS chose).</summary>
+    public static Uri HttpAddress(this WebApplication silo)
+    {
+        var bound = new Uri(silo.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.First());
+        return new Uri($"http://127.0.0.1:{bound.Port}/");
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}
+
+/// <summary>A directory for one test, deleted with it.</summary>
+internal sealed class TemporaryDirectory : IDisposable
+{
+    public string Path { get; } = Directory.CreateTempSubdirectory("experimentgrid-test-").FullName;
+
+    public void Dispose() => Directory.Delete(Path, recursive: true);
+}
+
+/// <summary>Silo tests run one at a time: each silo takes ports and, on two cores, most of the machine while it starts.</summary>
+[CollectionDefinition(Name)]
+public sealed class SiloCollection
+{
+    public const string Name = "Silos";
+}
