@@ -127,6 +127,49 @@ public sealed class TrainingTests(ModelFixture models) : IDisposable
     }
 
     [Fact]
+    public void A_checkpoint_taken_mid_epoch_resumes_the_epoch_exactly()
+    {
+        var spec = Spec(trainLimit: 64, epochs: 1);
+        using var straight = new TextClassificationTrainable(spec);
+        straight.Setup();
+        var expectedEpoch = straight.Step();
+
+        // Checkpoint after step 2 of 4 from the progress callback, then stop the run as a killed process would.
+        var checkpoint = Path.Combine(_directory, "mid-epoch");
+        using var cancel = new CancellationTokenSource();
+        TextClassificationTrainable? interrupted = null;
+        interrupted = new TextClassificationTrainable(spec, progress: new OnStep(p =>
+        {
+            if (p.Step != 2) return;
+            interrupted!.SaveCheckpoint(checkpoint);
+            cancel.Cancel();
+        }));
+        using (interrupted)
+        {
+            interrupted.Setup();
+            Assert.Throws<OperationCanceledException>(() => interrupted.Step(cancel.Token));
+        }
+
+        using var resumed = new TextClassificationTrainable(spec);
+        resumed.Setup();
+        resumed.LoadCheckpoint(checkpoint);
+        Assert.Equal((0, 2), (resumed.CompletedEpochs, resumed.GlobalStep));
+        var resumedEpoch = resumed.Step();
+
+        Assert.Equal(straight.LossCurve, resumed.LossCurve);
+        Assert.Equal(expectedEpoch.TrainLoss, resumedEpoch.TrainLoss, 12);
+        Assert.Equal(expectedEpoch.Validation.Values(), resumedEpoch.Validation.Values());
+        var expected = Snapshot(straight.Model);
+        var actual = Snapshot(resumed.Model);
+        Assert.All(expected.Keys, name => Assert.True(expected[name].SequenceEqual(actual[name]), $"{name} differs after resuming mid-epoch"));
+    }
+
+    private sealed class OnStep(Action<TrainingProgress> report) : IProgress<TrainingProgress>
+    {
+        public void Report(TrainingProgress value) => report(value);
+    }
+
+    [Fact]
     public void A_trained_model_saves_and_reloads_to_identical_logits()
     {
         using var trainable = new TextClassificationTrainable(Spec() with { LabelNames = ["neg", "pos"] });

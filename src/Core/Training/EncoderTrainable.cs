@@ -107,11 +107,13 @@ public abstract class EncoderTrainable<TModel, TExample> : ISupervisedTrainable
         var warmup = (int)Math.Ceiling(Spec.WarmupRatio * TotalSteps);
 
         model.train();
+        // A checkpoint taken mid-epoch resumes here: the epoch's batch order is a function of (seed, epoch), so the
+        // batches already trained are skipped and the rest run exactly as they would have.
+        var done = GlobalStep - epoch * _stepsPerEpoch;
+        if (done == 0) _epoch = new EpochProgress(0, 0, 0, 0);
         var clock = Stopwatch.StartNew();
-        double lossSum = 0;
-        long samples = 0, tokens = 0;
         var examples = TrainingExamples(epoch);
-        foreach (var indices in Batching.ShuffledBatches(examples.Count, Spec.BatchSize, Spec.Seed, epoch))
+        foreach (var indices in Batching.ShuffledBatches(examples.Count, Spec.BatchSize, Spec.Seed, epoch).Skip(done))
         {
             cancellationToken.ThrowIfCancellationRequested();
             var learningRate = Spec.LearningRate * Optimization.LinearScheduleFactor(GlobalStep, warmup, TotalSteps);
@@ -127,19 +129,20 @@ public abstract class EncoderTrainable<TModel, TExample> : ISupervisedTrainable
             if (!float.IsFinite(loss))
                 throw new TrainingDivergedException($"loss became {loss} at step {GlobalStep} (epoch {epoch + 1}, learning rate {learningRate:G3}); lower learning_rate or check the data.");
             _lossCurve.Add(new LossPoint(GlobalStep, loss));
-            lossSum += loss * indices.Length;
-            samples += indices.Length;
-            tokens += batchTokens;
-            var seconds = clock.Elapsed.TotalSeconds;
-            _progress?.Report(new TrainingProgress(epoch + 1, Spec.Epochs, GlobalStep, TotalSteps, lossSum / samples, learningRate,
-                samples / seconds, tokens / seconds, clock.Elapsed));
+            _epoch = new EpochProgress(_epoch.LossSum + loss * indices.Length, _epoch.Samples + indices.Length, _epoch.Tokens + batchTokens,
+                _epoch.Seconds + clock.Elapsed.TotalSeconds);
+            _progress?.Report(new TrainingProgress(epoch + 1, Spec.Epochs, GlobalStep, TotalSteps, _epoch.LossSum / _epoch.Samples, learningRate,
+                _epoch.Samples / _epoch.Seconds, _epoch.Tokens / _epoch.Seconds, TimeSpan.FromSeconds(_epoch.Seconds)));
+            // Time spent by the listener (a checkpoint, say) is not training time.
+            clock.Restart();
         }
-        var trainSeconds = clock.Elapsed.TotalSeconds;
+        var trained = _epoch;
         CompletedEpochs++;
         var validation = Validate();
         Logger.LogInformation("epoch {Epoch}: train loss {TrainLoss:F4}, {Split} {Metrics}",
-            CompletedEpochs, lossSum / samples, Spec.EvalSplit, MetricsText(validation));
-        return new EpochResult(CompletedEpochs, GlobalStep, lossSum / samples, validation, trainSeconds, samples / trainSeconds, tokens / trainSeconds);
+            CompletedEpochs, trained.LossSum / trained.Samples, Spec.EvalSplit, MetricsText(validation));
+        return new EpochResult(CompletedEpochs, GlobalStep, trained.LossSum / trained.Samples, validation, trained.Seconds,
+            trained.Samples / trained.Seconds, trained.Tokens / trained.Seconds);
     }
 
     /// <summary>Runs <paramref name="score"/> over length-sorted batches in eval mode without autograd.</summary>
@@ -168,7 +171,12 @@ public abstract class EncoderTrainable<TModel, TExample> : ISupervisedTrainable
     private const string StateFile = "trainer-state.json";
     private const string RngKey = "__rng_state__";
 
-    private sealed record CheckpointState(int CompletedEpochs, int GlobalStep, int Seed, List<LossPoint> LossCurve);
+    /// <summary>Sums over the current epoch's steps so far; a mid-epoch checkpoint carries them so the epoch's figures stay whole.</summary>
+    private sealed record EpochProgress(double LossSum, long Samples, long Tokens, double Seconds);
+
+    private EpochProgress _epoch = new(0, 0, 0, 0);
+
+    private sealed record CheckpointState(int CompletedEpochs, int GlobalStep, int Seed, List<LossPoint> LossCurve, EpochProgress? Epoch);
 
     public void SaveCheckpoint(string directory)
     {
@@ -177,7 +185,7 @@ public abstract class EncoderTrainable<TModel, TExample> : ISupervisedTrainable
             KeyValuePair.Create(RngKey, random.get_rng_state().to_type(ScalarType.Int64))));
         _optimizer!.Save(Path.Combine(directory, OptimizerFile));
         File.WriteAllText(Path.Combine(directory, StateFile),
-            JsonSerializer.Serialize(new CheckpointState(CompletedEpochs, GlobalStep, Spec.Seed, _lossCurve), CheckpointJson));
+            JsonSerializer.Serialize(new CheckpointState(CompletedEpochs, GlobalStep, Spec.Seed, _lossCurve, _epoch), CheckpointJson));
         Config.Save(Path.Combine(directory, ModelDirectory.ConfigFile));
     }
 
@@ -201,8 +209,11 @@ public abstract class EncoderTrainable<TModel, TExample> : ISupervisedTrainable
             foreach (var tensor in weights.Values) tensor.Dispose();
         }
         _optimizer!.Load(Path.Combine(directory, OptimizerFile));
+        if (state.GlobalStep < state.CompletedEpochs * _stepsPerEpoch || state.GlobalStep > (state.CompletedEpochs + 1) * _stepsPerEpoch)
+            throw new InvalidDataException($"{statePath}: step {state.GlobalStep} does not fall in epoch {state.CompletedEpochs + 1} of {_stepsPerEpoch} steps; was the checkpoint made with another batch size or data slice?");
         CompletedEpochs = state.CompletedEpochs;
         GlobalStep = state.GlobalStep;
+        _epoch = state.Epoch ?? new EpochProgress(0, 0, 0, 0);
         _lossCurve.Clear();
         _lossCurve.AddRange(state.LossCurve);
     }

@@ -18,7 +18,10 @@ public interface ITrainable : IDisposable
     /// <summary>Trains one epoch and evaluates it.</summary>
     EpochResult Step(CancellationToken cancellationToken = default);
 
-    /// <summary>Writes everything resuming needs: weights, optimizer moments, counters and RNG state.</summary>
+    /// <summary>
+    /// Writes everything resuming needs: weights, optimizer moments, counters and RNG state. Call it between steps, or
+    /// from the progress callback, which runs on the training thread after each optimizer step, for a mid-epoch checkpoint.
+    /// </summary>
     void SaveCheckpoint(string directory);
 
     /// <summary>Restores a checkpoint written by <see cref="SaveCheckpoint"/> after <see cref="Setup"/>.</summary>
