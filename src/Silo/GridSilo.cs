@@ -1,3 +1,5 @@
+using ExperimentGrid.Core.Import;
+using ExperimentGrid.Core.Sweeps;
 using ExperimentGrid.Grains;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
@@ -48,6 +50,12 @@ public static class GridSilo
             {
                 cluster.ClusterId = options.ClusterId;
                 cluster.ServiceId = options.ServiceId;
+            });
+            silo.AddGridSlots(options.Slots, grid =>
+            {
+                // Sweeps may start from bundled models (imported into the cache) and from models other trials wrote.
+                grid.Roots = new SweepRoots(options.DataRoot, [BundledModels.CacheRoot], options.CheckpointDirectory);
+                grid.LeaseDuration = options.LeaseDuration;
             });
             if (options.Postgres is { } postgres)
             {

@@ -1,0 +1,17 @@
+using ExperimentGrid.Grains.Slots;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace ExperimentGrid.Grains;
+
+public static class GridGrainsExtensions
+{
+    /// <summary>The grid's grains and this silo's slot workers, one training thread per slot.</summary>
+    public static ISiloBuilder AddGridSlots(this ISiloBuilder silo, SiloSlots slots, Action<GridOptions> configure)
+    {
+        silo.Services.Configure(configure);
+        silo.Services.AddSingleton(new SlotActivity(slots));
+        silo.Services.AddSingleton<SlotWorkers>();
+        silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => sp.GetRequiredService<SlotWorkers>());
+        return silo;
+    }
+}
