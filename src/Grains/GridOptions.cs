@@ -20,6 +20,9 @@ public sealed class GridOptions
     /// <summary>How often a slot sends its trial's progress (and renews the lease).</summary>
     public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(1);
 
+    /// <summary>How often each silo re-reads the cluster's sweeps for /metrics.</summary>
+    public TimeSpan MetricsRefreshInterval { get; set; } = TimeSpan.FromSeconds(5);
+
     /// <summary>How long an idle slot waits before asking the queue again.</summary>
     public TimeSpan IdlePollInterval { get; set; } = TimeSpan.FromSeconds(1);
 }

@@ -1,4 +1,3 @@
-using ExperimentGrid.Core.Import;
 using ExperimentGrid.Core.Sweeps;
 using ExperimentGrid.Grains;
 using Microsoft.AspNetCore.Builder;
@@ -40,7 +39,6 @@ public static class GridSilo
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton(options.Slots);
-        builder.Services.AddSingleton<GridMetrics>();
         builder.Services.AddOpenTelemetry()
             .ConfigureResource(resource => resource.AddService("experimentgrid-silo", serviceInstanceId: $"{options.ClusterId}/{options.SiloPort}"))
             .WithMetrics(metrics => metrics.AddMeter(GridMetrics.MeterName).AddPrometheusExporter());
@@ -54,7 +52,7 @@ public static class GridSilo
             silo.AddGridSlots(options.Slots, grid =>
             {
                 // Sweeps may start from bundled models (imported into the cache) and from models other trials wrote.
-                grid.Roots = new SweepRoots(options.DataRoot, [BundledModels.CacheRoot], options.CheckpointDirectory);
+                grid.Roots = new SweepRoots(options.DataRoot, options.ModelRoots, options.CheckpointDirectory);
                 grid.LeaseDuration = options.LeaseDuration;
             });
             if (options.Postgres is { } postgres)
