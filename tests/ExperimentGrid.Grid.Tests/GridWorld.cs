@@ -3,6 +3,7 @@ using ExperimentGrid.Core.Import;
 using ExperimentGrid.Core.Sweeps;
 using ExperimentGrid.Grains.Sweeps;
 using ExperimentGrid.Grains.Trials;
+using Orleans.Runtime;
 
 namespace ExperimentGrid.Grid.Tests;
 
@@ -61,7 +62,16 @@ internal static class GridWorld
         var deadline = DateTime.UtcNow + limit;
         while (true)
         {
-            var snapshot = await sweep.GetAsync();
+            SweepSnapshot snapshot;
+            try
+            {
+                snapshot = await sweep.GetAsync();
+            }
+            catch (Exception e) when (e is TimeoutException or SiloUnavailableException or OrleansMessageRejectionException && DateTime.UtcNow < deadline)
+            {
+                // The sweep's silo was killed: calls fail until the cluster declares it dead and the grain moves.
+                continue;
+            }
             if (observe is not null) await observe(snapshot);
             if (snapshot.Status is SweepStatus.Finished or SweepStatus.Cancelled) return snapshot;
             if (DateTime.UtcNow > deadline)

@@ -175,7 +175,9 @@ public sealed class SweepGrain(
         this.GetPrimaryKeyString(),
         trial.Id,
         TrialRunner.ToJson(trial.Spec),
-        [.. trial.Hyperparameters.Select(h => new HyperparameterValue(h.Field, h.Value))],
+        // A List, not a collection expression: the embedded store writes the runtime type's name, and a compiler-made
+        // read-only list type cannot be resolved when the state is read back.
+        trial.Hyperparameters.Select(h => new HyperparameterValue(h.Field, h.Value)).ToList(),
         S.Objective!,
         _plan!.Retries + 1,
         trial.Spec.Epochs);
