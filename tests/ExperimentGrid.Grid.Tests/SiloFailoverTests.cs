@@ -19,10 +19,9 @@ public sealed class SiloFailoverTests
 {
     private const string ClusterId = "failover";
 
-    // Skipped: not passing yet. In the one run made, the kill landed mid-trial, but 8 minutes later both trials still
-    // showed running; the silos' logs were not kept, so the cause (membership, or calls to grains that lived on the
-    // killed silo) is not known. See the branch's report.
-    [PostgresFact(Skip = "fails: after the SIGKILL the sweep did not finish within 8 minutes; cause not yet found")]
+    // Of three runs on the 2-core VM, two passed (1m40s, 1m48s) and one did not finish within 8 minutes, with both
+    // trials still shown running; that run kept no silo logs, so its cause is not known.
+    [PostgresFact]
     public async Task A_trial_on_a_killed_silo_resumes_from_its_checkpoint_on_the_other_and_each_trial_is_ranked_once()
     {
         using var directory = new TemporaryDirectory();
