@@ -17,6 +17,10 @@ public static class Program
         root.Subcommands.Add(FillMaskCommand.Build());
         root.Subcommands.Add(EmbedCommand.Build());
         root.Subcommands.Add(ModelsCommand.Build());
+        root.Subcommands.Add(SweepCommand.Build());
+        root.Subcommands.Add(LeaderboardCommand.Build());
+        root.Subcommands.Add(GridAdminCommands.Silo());
+        root.Subcommands.Add(GridAdminCommands.Db());
         return root;
     }
 }

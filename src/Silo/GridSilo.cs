@@ -1,3 +1,4 @@
+using ExperimentGrid.Core.Sweeps;
 using ExperimentGrid.Grains;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
@@ -38,7 +39,6 @@ public static class GridSilo
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton(options.Slots);
-        builder.Services.AddSingleton<GridMetrics>();
         builder.Services.AddOpenTelemetry()
             .ConfigureResource(resource => resource.AddService("experimentgrid-silo", serviceInstanceId: $"{options.ClusterId}/{options.SiloPort}"))
             .WithMetrics(metrics => metrics.AddMeter(GridMetrics.MeterName).AddPrometheusExporter());
@@ -48,6 +48,12 @@ public static class GridSilo
             {
                 cluster.ClusterId = options.ClusterId;
                 cluster.ServiceId = options.ServiceId;
+            });
+            silo.AddGridSlots(options.Slots, grid =>
+            {
+                // Sweeps may start from bundled models (imported into the cache) and from models other trials wrote.
+                grid.Roots = new SweepRoots(options.DataRoot, options.ModelRoots, options.CheckpointDirectory);
+                grid.LeaseDuration = options.LeaseDuration;
             });
             if (options.Postgres is { } postgres)
             {

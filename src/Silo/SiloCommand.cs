@@ -27,6 +27,16 @@ public static class SiloCommand
             CustomParser = ParseSlots,
         };
         var checkpoints = new Option<string>("--checkpoints") { Description = $"Checkpoint directory; every silo of a cluster must reach it at this path [default: {defaults.CheckpointDirectory}]" };
+        var dataRoot = new Option<string>("--data-root") { Description = $"Directory of the datasets sweeps may use [default: $EXPERIMENTGRID_DATA, else ../shared/datasets; here: {defaults.DataRoot}]" };
+        var lease = new Option<int>("--lease")
+        {
+            Description = "Seconds a running trial stays this silo's without a heartbeat; after that another silo resumes it from its checkpoint.",
+            DefaultValueFactory = _ => (int)defaults.LeaseDuration.TotalSeconds,
+        };
+        lease.Validators.Add(result =>
+        {
+            if (result.GetValueOrDefault<int>() < 1) result.AddError($"--lease: must be at least 1 second, got {result.GetValueOrDefault<int>()}.");
+        });
         var siloPort = Port("--silo-port", defaults.SiloPort, "Port silos talk to each other on.", allowZero: false);
         var gatewayPort = Port("--gateway-port", defaults.GatewayPort, "Port clients (grid sweep --cluster) connect to.", allowZero: false);
         var httpPort = Port("--http-port", defaults.HttpPort, "Port of /metrics (Prometheus) and /healthz; 0 takes a free port.", allowZero: true);
@@ -41,6 +51,8 @@ public static class SiloCommand
         command.Options.Add(state);
         command.Options.Add(slots);
         command.Options.Add(checkpoints);
+        command.Options.Add(dataRoot);
+        command.Options.Add(lease);
         command.Options.Add(siloPort);
         command.Options.Add(gatewayPort);
         command.Options.Add(httpPort);
@@ -65,6 +77,8 @@ public static class SiloCommand
                 StateDirectory = parse.GetValue(state) ?? defaults.StateDirectory,
                 Slots = parse.GetValue(slots) ?? defaults.Slots,
                 CheckpointDirectory = parse.GetValue(checkpoints) ?? defaults.CheckpointDirectory,
+                DataRoot = parse.GetValue(dataRoot) is { } data ? Path.GetFullPath(data) : defaults.DataRoot,
+                LeaseDuration = TimeSpan.FromSeconds(parse.GetValue(lease)),
                 SiloPort = parse.GetValue(siloPort),
                 GatewayPort = parse.GetValue(gatewayPort),
                 HttpPort = parse.GetValue(httpPort),

@@ -1,4 +1,6 @@
 using System.Net;
+using ExperimentGrid.Core.Data;
+using ExperimentGrid.Core.Import;
 using ExperimentGrid.Grains;
 
 namespace ExperimentGrid.Silo;
@@ -16,6 +18,15 @@ public sealed record SiloOptions
 
     /// <summary>Where trials checkpoint; in a cluster, a directory every silo reaches at the same path.</summary>
     public string CheckpointDirectory { get; init; } = InHome("checkpoints");
+
+    /// <summary>Where sweeps' datasets are: $EXPERIMENTGRID_DATA, else ../shared/datasets beside the repository.</summary>
+    public string DataRoot { get; init; } = DatasetLocator.DefaultDataRoot();
+
+    /// <summary>Directories sweeps may take models from, besides the checkpoints: the bundled models' import cache.</summary>
+    public IReadOnlyList<string> ModelRoots { get; init; } = [BundledModels.CacheRoot];
+
+    /// <summary>How long a trial stays its slot's without a heartbeat; after that, another silo resumes it.</summary>
+    public TimeSpan LeaseDuration { get; init; } = new GridOptions().LeaseDuration;
 
     public int SiloPort { get; init; } = 11111;
     public int GatewayPort { get; init; } = 30000;

@@ -1,5 +1,6 @@
 using System.Diagnostics.Metrics;
 using ExperimentGrid.Grains;
+using ExperimentGrid.Grains.Slots;
 using Microsoft.Extensions.DependencyInjection;
 using OpenTelemetry;
 using OpenTelemetry.Metrics;
@@ -50,7 +51,7 @@ public sealed class MetricsEndpointTests
         using var services = new ServiceCollection().AddMetrics().BuildServiceProvider();
         var exported = new List<MetricSnapshot>();
         using var provider = Sdk.CreateMeterProviderBuilder().AddMeter(GridMetrics.MeterName).AddInMemoryExporter(exported).Build();
-        _ = new GridMetrics(services.GetRequiredService<IMeterFactory>(), SiloSlots.Parse("gpu:0,gpu:1,cpu:3"));
+        _ = new GridMetrics(services.GetRequiredService<IMeterFactory>(), new SlotActivity(SiloSlots.Parse("gpu:0,gpu:1,cpu:3")), new GridView());
 
         provider.ForceFlush();
 

@@ -39,7 +39,8 @@ internal static class CommandRunner
             return await body(loggers);
         }
         catch (Exception e) when (e is TrialSpecException or DatasetException or FileNotFoundException or DirectoryNotFoundException
-                                      or InvalidDataException or TrainingDivergedException or ArgumentException or NotSupportedException)
+                                      or InvalidDataException or TrainingDivergedException or ArgumentException or NotSupportedException
+                                      or Core.Sweeps.SweepSpecException or IOException)
         {
             // ArgumentException appends "(Parameter 'x')", which names our code's parameter, not the user's input.
             var message = e is ArgumentException { ParamName: { } name } ? e.Message.Replace($" (Parameter '{name}')", "", StringComparison.Ordinal) : e.Message;

@@ -51,18 +51,26 @@ public sealed class SweepSpec
     public static SweepSpec Load(string path)
     {
         if (!File.Exists(path)) throw new SweepSpecException($"{path}: sweep file not found.");
-        var text = File.ReadAllText(path);
+        return Parse(File.ReadAllText(path), path);
+    }
+
+    /// <summary>
+    /// Reads a sweep's text as <see cref="Load"/> reads a file; <paramref name="source"/> names it in errors. A sweep
+    /// submitted to a cluster travels as text, because the silo that expands it need not see the submitter's files.
+    /// </summary>
+    public static SweepSpec Parse(string text, string source)
+    {
         try
         {
             var spec = Yaml.Deserialize<SweepSpec?>(text) ?? new SweepSpec();
-            spec._source = path;
+            spec._source = source;
             spec._lines = SourceLines.Read(text);
             return spec;
         }
         catch (YamlException e)
         {
             var inner = e.InnerException is { } i ? $" ({i.Message})" : "";
-            throw new SweepSpecException($"{path}:{e.Start.Line}: {e.Message}{inner}");
+            throw new SweepSpecException($"{source}:{e.Start.Line}: {e.Message}{inner}");
         }
     }
 

@@ -51,7 +51,8 @@ public static class TrialRunner
         return trainable.EvaluateSplit(split, spec.EvalLimit);
     }
 
-    private static ISupervisedTrainable Create(TrialSpec spec, ILogger? logger, IProgress<TrainingProgress>? progress) => spec.Task switch
+    /// <summary>The trainable for the spec's task, not yet set up: for callers that drive epochs themselves (the grid's slots).</summary>
+    public static ISupervisedTrainable Create(TrialSpec spec, ILogger? logger, IProgress<TrainingProgress>? progress) => spec.Task switch
     {
         TaskKind.TextClassification => new TextClassificationTrainable(spec, logger, progress),
         TaskKind.TokenClassification => new TokenClassificationTrainable(spec, logger, progress),

@@ -1,0 +1,56 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using ExperimentGrid.Grains.Leaderboard;
+using Spectre.Console;
+
+namespace ExperimentGrid.Client.Commands;
+
+/// <summary>`grid leaderboard`: completed trials ranked by their sweep's objective.</summary>
+internal static class LeaderboardCommand
+{
+    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
+
+    public static Command Build()
+    {
+        var sweep = new Option<string>("--sweep") { Description = "Only this sweep's trials [default: every sweep's]" };
+        var top = new Option<int>("--top") { Description = "How many trials.", DefaultValueFactory = _ => 10 };
+        var json = new Option<bool>("--json") { Description = "Print JSON instead of a table." };
+        var cluster = SweepCommand.ClusterOption($"The cluster's gateway, HOST:PORT [default: {GridConnection.DefaultCluster}]");
+        var clusterId = SweepCommand.ClusterIdOption();
+        var command = new Command("leaderboard", "The best completed trials, per sweep or across sweeps, with their hyperparameters.") { sweep, top, json, cluster, clusterId };
+        command.SetAction((parse, cancellation) => CommandRunner.RunAsync(async _ =>
+        {
+            var k = parse.GetValue(top);
+            if (k < 1) throw new ArgumentException($"--top: must be at least 1, got {k}.");
+            await using var grid = await GridConnection.ConnectAsync(parse.GetValue(cluster) ?? GridConnection.DefaultCluster, parse.GetValue(clusterId)!, cancellation);
+            var entries = await grid.Grains.GetGrain<ILeaderboardGrain>(LeaderboardKeys.All).TopAsync(parse.GetValue(sweep), k);
+            if (parse.GetValue(json))
+                Console.WriteLine(JsonSerializer.Serialize(entries.Select(e => new
+                {
+                    sweep = e.SweepId,
+                    trial = e.TrialId,
+                    metric = e.Objective.Metric,
+                    direction = e.Objective.Direction.ToString().ToLowerInvariant(),
+                    value = e.Value,
+                    hyperparameters = e.Hyperparameters.ToDictionary(h => h.Field, h => h.Value),
+                    metrics = e.Metrics.ToDictionary(m => m.Metric, m => m.Value),
+                }), Indented));
+            else AnsiConsole.Write(Table(entries));
+            return 0;
+        }));
+        return command;
+    }
+
+    public static Table Table(IReadOnlyList<LeaderboardEntry> entries)
+    {
+        var table = new Table().AddColumns("rank", "sweep", "trial", "hyperparameters", "objective", "value");
+        var rank = 1;
+        foreach (var e in entries)
+            table.AddRow($"{rank++}", Markup.Escape(e.SweepId), Markup.Escape(e.TrialId),
+                Markup.Escape(string.Join(" ", e.Hyperparameters.Select(h => $"{h.Field}={h.Value}"))),
+                $"{e.Objective.Metric} ({(e.Objective.Direction == Grains.Trials.ObjectiveDirection.Maximize ? "max" : "min")})",
+                e.Value.ToString("F4", CultureInfo.InvariantCulture));
+        return table;
+    }
+}

@@ -1,0 +1,188 @@
+using System.CommandLine;
+using System.Globalization;
+using ExperimentGrid.Core.Sweeps;
+using ExperimentGrid.Grains.Leaderboard;
+using ExperimentGrid.Grains.Sweeps;
+using ExperimentGrid.Grains.Trials;
+using ExperimentGrid.Silo;
+using Spectre.Console;
+
+namespace ExperimentGrid.Client.Commands;
+
+/// <summary>`grid sweep run | list | status | cancel`.</summary>
+internal static class SweepCommand
+{
+    public static Option<string> ClusterOption(string description) => new("--cluster") { Description = description };
+
+    public static Option<string> ClusterIdOption() => new("--cluster-id") { Description = "The cluster's id [default: experimentgrid]", DefaultValueFactory = _ => "experimentgrid" };
+
+    public static Command Build()
+    {
+        var command = new Command("sweep", "Run hyperparameter sweeps on the grid and look at them.");
+        command.Subcommands.Add(Run());
+        command.Subcommands.Add(List());
+        command.Subcommands.Add(Status());
+        command.Subcommands.Add(Cancel());
+        return command;
+    }
+
+    private static Command Run()
+    {
+        var spec = new Argument<string>("spec") { Description = "The sweep file (YAML or JSON)." };
+        var cluster = ClusterOption("A running cluster's gateway, HOST:PORT; without it a silo starts in this process (embedded store, this machine's slots).");
+        var clusterId = ClusterIdOption();
+        var slots = new Option<string>("--slots") { Description = "With no --cluster: the in-process silo's slots, e.g. cpu:2 [default: one per GPU, else cpu:1]" };
+        var state = new Option<string>("--state") { Description = "With no --cluster: the in-process silo's embedded store [default: as grid silo's]" };
+        var top = new Option<int>("--top") { Description = "Rows of the final leaderboard.", DefaultValueFactory = _ => 10 };
+        var command = new Command("run", "Submit a sweep, show every trial's live progress, and end with its leaderboard.") { spec, cluster, clusterId, slots, state, top };
+        command.SetAction((parse, cancellation) => CommandRunner.RunAsync(async _ =>
+        {
+            var path = parse.GetValue(spec)!;
+            // Read here first: a file that is missing or not YAML is named before any silo starts. For the in-process
+            // silo the whole spec is checked here too, against the roots that silo will use; a cluster checks it itself.
+            var parsed = SweepSpec.Load(path);
+            var address = parse.GetValue(cluster);
+            var silo = InProcessSilo(parse.GetValue(slots), parse.GetValue(state));
+            if (address is null) parsed.Expand(new SweepRoots(silo.DataRoot, silo.ModelRoots, silo.CheckpointDirectory));
+            var name = parsed.Name;
+            var submission = new SweepSubmission(path, await File.ReadAllTextAsync(path, cancellation));
+            await using var grid = address is not null
+                ? await GridConnection.ConnectAsync(address, parse.GetValue(clusterId)!, cancellation)
+                : await GridConnection.StartSiloAsync(silo, cancellation);
+            var id = $"{(string.IsNullOrWhiteSpace(name) ? Path.GetFileNameWithoutExtension(path) : name)}-{DateTime.UtcNow:yyyyMMdd-HHmmss}";
+            var sweep = grid.Sweep(id);
+            await Submit(sweep, submission);
+            AnsiConsole.MarkupLine($"sweep [bold]{Markup.Escape(id)}[/]");
+            var end = await ShowProgressAsync(grid, sweep, cancellation);
+            AnsiConsole.Write(LeaderboardCommand.Table(await grid.Grains.GetGrain<ILeaderboardGrain>(LeaderboardKeys.All).TopAsync(id, parse.GetValue(top))));
+            return end.Trials.Any(t => t.Status == TrialStatus.Failed) ? 1 : 0;
+        }));
+        return command;
+    }
+
+    private static Command List()
+    {
+        var cluster = ClusterOption($"The cluster's gateway, HOST:PORT [default: {GridConnection.DefaultCluster}]");
+        var clusterId = ClusterIdOption();
+        var command = new Command("list", "The cluster's sweeps and their trials by state.") { cluster, clusterId };
+        command.SetAction((parse, cancellation) => CommandRunner.RunAsync(async _ =>
+        {
+            await using var grid = await GridConnection.ConnectAsync(parse.GetValue(cluster) ?? GridConnection.DefaultCluster, parse.GetValue(clusterId)!, cancellation);
+            var table = new Table().AddColumns("sweep", "name", "status", "pending", "running", "completed", "failed", "cancelled", "submitted");
+            foreach (var id in await grid.Grains.GetGrain<ISweepIndexGrain>(0).ListAsync())
+            {
+                var s = await grid.Sweep(id).GetAsync();
+                table.AddRow(Markup.Escape(id), Markup.Escape(s.Name), s.Status.ToString(), $"{s.Count(TrialStatus.Pending)}", $"{s.Count(TrialStatus.Running)}",
+                    $"{s.Count(TrialStatus.Completed)}", $"{s.Count(TrialStatus.Failed)}", $"{s.Count(TrialStatus.Cancelled)}", $"{s.SubmittedAt:u}");
+            }
+            AnsiConsole.Write(table);
+            return 0;
+        }));
+        return command;
+    }
+
+    private static Command Status()
+    {
+        var id = new Argument<string>("id") { Description = "The sweep's id (grid sweep list)." };
+        var cluster = ClusterOption($"The cluster's gateway, HOST:PORT [default: {GridConnection.DefaultCluster}]");
+        var clusterId = ClusterIdOption();
+        var command = new Command("status", "A sweep's trials: status, attempts, progress, result or error.") { id, cluster, clusterId };
+        command.SetAction((parse, cancellation) => CommandRunner.RunAsync(async _ =>
+        {
+            await using var grid = await GridConnection.ConnectAsync(parse.GetValue(cluster) ?? GridConnection.DefaultCluster, parse.GetValue(clusterId)!, cancellation);
+            var sweep = await Existing(grid, parse.GetValue(id)!);
+            AnsiConsole.MarkupLine($"{Markup.Escape(sweep.SweepId)}: {sweep.Status}");
+            AnsiConsole.Write(await TrialTable(grid, sweep));
+            return 0;
+        }));
+        return command;
+    }
+
+    private static Command Cancel()
+    {
+        var id = new Argument<string>("id") { Description = "The sweep's id (grid sweep list)." };
+        var cluster = ClusterOption($"The cluster's gateway, HOST:PORT [default: {GridConnection.DefaultCluster}]");
+        var clusterId = ClusterIdOption();
+        var command = new Command("cancel", "Cancel a sweep: waiting trials never start, running ones are dropped by their slots.") { id, cluster, clusterId };
+        command.SetAction((parse, cancellation) => CommandRunner.RunAsync(async _ =>
+        {
+            await using var grid = await GridConnection.ConnectAsync(parse.GetValue(cluster) ?? GridConnection.DefaultCluster, parse.GetValue(clusterId)!, cancellation);
+            var sweep = await Existing(grid, parse.GetValue(id)!);
+            await grid.Sweep(sweep.SweepId).CancelAsync();
+            AnsiConsole.MarkupLine($"{Markup.Escape(sweep.SweepId)}: cancelled");
+            return 0;
+        }));
+        return command;
+    }
+
+    private static SiloOptions InProcessSilo(string? slots, string? state)
+    {
+        // Port 0 for HTTP: a second `grid sweep run` or a silo already on 8080 must not stop this one starting.
+        var options = new SiloOptions { HttpPort = 0 };
+        if (state is not null) options = options with { StateDirectory = Path.GetFullPath(state) };
+        try
+        {
+            return slots is null ? options : options with { Slots = Grains.SiloSlots.Parse(slots) };
+        }
+        catch (FormatException e)
+        {
+            throw new ArgumentException($"--slots: {e.Message}", e);
+        }
+    }
+
+    private static async Task Submit(ISweepGrain sweep, SweepSubmission submission)
+    {
+        try
+        {
+            await sweep.SubmitAsync(submission);
+        }
+        catch (SweepRejectedException e)
+        {
+            throw new ArgumentException(e.Message, e);
+        }
+    }
+
+    private static async Task<SweepSnapshot> Existing(GridConnection grid, string id)
+    {
+        var sweep = await grid.Sweep(id).GetAsync();
+        return sweep.Status == SweepStatus.Unknown ? throw new ArgumentException($"no sweep '{id}' on this cluster (grid sweep list shows them).") : sweep;
+    }
+
+    private static async Task<SweepSnapshot> ShowProgressAsync(GridConnection grid, ISweepGrain sweep, CancellationToken cancellation)
+    {
+        var snapshot = await sweep.GetAsync();
+        await AnsiConsole.Live(await TrialTable(grid, snapshot)).StartAsync(async live =>
+        {
+            while (snapshot.Status == SweepStatus.Running)
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(500), cancellation);
+                snapshot = await sweep.GetAsync();
+                live.UpdateTarget(await TrialTable(grid, snapshot));
+            }
+        });
+        return snapshot;
+    }
+
+    private static async Task<Table> TrialTable(GridConnection grid, SweepSnapshot sweep)
+    {
+        var table = new Table().AddColumns("trial", "hyperparameters", "status", "attempts", "epoch", "step", "loss", "samples/s", sweep.Objective?.Metric ?? "objective", "error");
+        foreach (var summary in sweep.Trials)
+        {
+            var trial = await grid.Grains.GetGrain<ITrialGrain>(TrialKeys.Format(sweep.SweepId, summary.TrialId)).GetAsync();
+            var p = trial.Progress;
+            var objective = trial.Outcome?.Objective ?? trial.LastEval.FirstOrDefault(m => m.Metric == sweep.Objective?.Metric)?.Value;
+            table.AddRow(
+                Markup.Escape(summary.TrialId),
+                Markup.Escape(string.Join(" ", trial.Definition.Hyperparameters.Select(h => $"{h.Field}={h.Value}"))),
+                trial.Status.ToString(),
+                $"{trial.Attempts}",
+                p is null ? "" : $"{p.Epoch + 1}/{p.Epochs}",
+                p is null ? "" : $"{p.Step}/{p.TotalSteps}",
+                p is null ? "" : p.Loss.ToString("F4", CultureInfo.InvariantCulture),
+                p is null ? "" : p.SamplesPerSecond.ToString("F1", CultureInfo.InvariantCulture),
+                objective?.ToString("F4", CultureInfo.InvariantCulture) ?? "",
+                Markup.Escape(trial.Error ?? ""));
+        }
+        return table;
+    }
+}

@@ -1,0 +1,80 @@
+using ExperimentGrid.Grains.Leaderboard;
+using ExperimentGrid.Grains.Sweeps;
+using ExperimentGrid.Grains.Trials;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace ExperimentGrid.Grains;
+
+/// <summary>A sweep as the metrics show it: its trials by state and its best objective so far.</summary>
+public sealed record SweepView(string SweepId, string Metric, IReadOnlyDictionary<TrialStatus, int> TrialsByState, double? Best);
+
+/// <summary>
+/// The cluster's sweeps as this silo last read them. Metric callbacks run on the exporter's thread and cannot call
+/// grains, so <see cref="GridViewRefresher"/> refreshes this copy instead; every silo's /metrics shows the whole
+/// cluster's sweeps.
+/// </summary>
+public sealed class GridView
+{
+    public IReadOnlyList<SweepView> Sweeps { get; set; } = [];
+}
+
+public sealed class GridViewRefresher(GridView view, IGrainFactory grains, IOptions<GridOptions> options, ILogger<GridViewRefresher> logger) : ILifecycleParticipant<ISiloLifecycle>
+{
+    private readonly CancellationTokenSource _stopping = new();
+    private Task _loop = Task.CompletedTask;
+
+    public void Participate(ISiloLifecycle lifecycle) => lifecycle.Subscribe(nameof(GridViewRefresher), ServiceLifecycleStage.Active, _ =>
+    {
+        _loop = Task.Run(LoopAsync, CancellationToken.None);
+        return Task.CompletedTask;
+    }, async _ =>
+    {
+        await _stopping.CancelAsync();
+        await _loop;
+    });
+
+    /// <summary>Reads every sweep's snapshot and best leaderboard entry once.</summary>
+    public async Task RefreshAsync()
+    {
+        var views = new List<SweepView>();
+        var board = grains.GetGrain<ILeaderboardGrain>(LeaderboardKeys.All);
+        foreach (var id in await grains.GetGrain<ISweepIndexGrain>(0).ListAsync())
+        {
+            var sweep = await grains.GetGrain<ISweepGrain>(id).GetAsync();
+            var best = await board.TopAsync(id, 1);
+            views.Add(new SweepView(id, sweep.Objective?.Metric ?? "", Enum.GetValues<TrialStatus>().ToDictionary(s => s, sweep.Count), best.Count > 0 ? best[0].Value : null));
+        }
+        view.Sweeps = views;
+    }
+
+    private async Task LoopAsync()
+    {
+        using var timer = new PeriodicTimer(options.Value.MetricsRefreshInterval);
+        do
+        {
+            try
+            {
+                await RefreshAsync();
+            }
+            catch (Exception e) when (!_stopping.IsCancellationRequested)
+            {
+                // The metrics keep their last values until the cluster answers again.
+                logger.LogDebug(e, "Cannot refresh the sweeps for /metrics");
+            }
+        }
+        while (await WaitAsync(timer));
+    }
+
+    private async Task<bool> WaitAsync(PeriodicTimer timer)
+    {
+        try
+        {
+            return await timer.WaitForNextTickAsync(_stopping.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
+        }
+    }
+}

@@ -1,0 +1,38 @@
+using ExperimentGrid.Grains.Trials;
+
+namespace ExperimentGrid.Grains.Leaderboard;
+
+/// <summary>A completed trial's place on the leaderboard.</summary>
+[GenerateSerializer, Immutable]
+public sealed record LeaderboardEntry(
+    [property: Id(0)] string SweepId,
+    [property: Id(1)] string TrialId,
+    [property: Id(2)] Objective Objective,
+    [property: Id(3)] double Value,
+    [property: Id(4)] IReadOnlyList<HyperparameterValue> Hyperparameters,
+    [property: Id(5)] IReadOnlyList<MetricReading> Metrics,
+    [property: Id(6)] DateTimeOffset RecordedAt)
+{
+    public string TrialKey => TrialKeys.Format(SweepId, TrialId);
+
+    /// <summary>Higher is better whatever the objective's direction.</summary>
+    public double Score => Objective.Score(Value);
+}
+
+/// <summary>
+/// Completed trials ranked by their sweep's objective, per sweep and across sweeps (one grain, key
+/// <see cref="LeaderboardKeys.All"/>). Across sweeps, entries rank by score: the objective turned so higher is better.
+/// </summary>
+public interface ILeaderboardGrain : IGrainWithStringKey
+{
+    /// <summary>Records a trial's result once: false, and no change, if that trial is already on the board.</summary>
+    Task<bool> RecordAsync(LeaderboardEntry entry);
+
+    /// <summary>The best <paramref name="top"/> entries, of one sweep or of all when <paramref name="sweepId"/> is null.</summary>
+    Task<IReadOnlyList<LeaderboardEntry>> TopAsync(string? sweepId, int top);
+}
+
+public static class LeaderboardKeys
+{
+    public const string All = "all";
+}

@@ -1,0 +1,24 @@
+namespace ExperimentGrid.Grains.Trials;
+
+[GenerateSerializer]
+public sealed class TrialState
+{
+    [Id(0)] public TrialDefinition? Definition { get; set; }
+    [Id(1)] public TrialStatus Status { get; set; }
+
+    /// <summary>Attempts started; the current one's number is its lease token.</summary>
+    [Id(2)] public int Attempts { get; set; }
+
+    /// <summary>Attempts that threw; a lease lost to a dead silo is not the trial's fault and does not count.</summary>
+    [Id(3)] public int Failures { get; set; }
+
+    [Id(4)] public string? Silo { get; set; }
+    [Id(5)] public DateTimeOffset LeaseExpires { get; set; }
+    [Id(6)] public TrialProgress? Progress { get; set; }
+    [Id(7)] public List<MetricReading> LastEval { get; set; } = [];
+    [Id(8)] public string? Checkpoint { get; set; }
+    [Id(9)] public int CheckpointStep { get; set; }
+    [Id(10)] public int? ResumedFromStep { get; set; }
+    [Id(11)] public TrialOutcome? Outcome { get; set; }
+    [Id(12)] public string? Error { get; set; }
+}

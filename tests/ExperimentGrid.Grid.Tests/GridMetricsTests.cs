@@ -1,0 +1,100 @@
+using System.Diagnostics.Metrics;
+using ExperimentGrid.Grains;
+using ExperimentGrid.Grains.Slots;
+using ExperimentGrid.Grains.Sweeps;
+using ExperimentGrid.Grains.Trials;
+using Microsoft.Extensions.DependencyInjection;
+using OpenTelemetry;
+using OpenTelemetry.Metrics;
+
+namespace ExperimentGrid.Grid.Tests;
+
+[Collection(SiloCollection.Name)]
+public sealed class GridMetricsTests
+{
+    [Fact]
+    public void Running_trials_have_series_with_units_and_finished_trials_leave_them()
+    {
+        using var services = new ServiceCollection().AddMetrics().BuildServiceProvider();
+        var exported = new List<Metric>();
+        using var provider = Sdk.CreateMeterProviderBuilder().AddMeter(GridMetrics.MeterName).AddInMemoryExporter(exported).Build();
+        var slots = new SlotActivity(SiloSlots.Parse("cpu:2"));
+        var view = new GridView
+        {
+            Sweeps = [new SweepView("s1", "f1", new Dictionary<TrialStatus, int> { [TrialStatus.Completed] = 3, [TrialStatus.Running] = 1 }, 0.75)],
+        };
+        _ = new GridMetrics(services.GetRequiredService<IMeterFactory>(), slots, view);
+        var cpu0 = new Slot(SlotKind.Cpu, 0);
+        slots.Take(cpu0, new RunningTrial("s1", "t4", "f1") { Progress = new TrialProgress(1, 2, 3, 8, 0.69, 12.5, 400), LastEval = 0.5 });
+
+        provider.ForceFlush();
+        Assert.Equal(0.69, Single(exported, "experimentgrid.trial.loss", "{loss}", "t4"));
+        Assert.Equal(12.5, Single(exported, "experimentgrid.trial.throughput", "{sample}/s", "t4"));
+        Assert.Equal(0.5, Single(exported, "experimentgrid.trial.eval", "{score}", "t4"));
+        Assert.Equal(0.75, Single(exported, "experimentgrid.sweep.best_objective", "{score}", "s1"));
+        Assert.Equal(1L, Long(exported, "experimentgrid.silo.slots.busy"));
+        Assert.Equal(1L, Long(exported, "experimentgrid.silo.slots.free"));
+
+        exported.Clear();
+        slots.Free(cpu0);
+        provider.ForceFlush();
+        Assert.Empty(Points(exported, "experimentgrid.trial.loss"));
+        Assert.Empty(Points(exported, "experimentgrid.trial.eval"));
+        Assert.Equal(0L, Long(exported, "experimentgrid.silo.slots.busy"));
+    }
+
+    [Fact]
+    public async Task A_scrape_of_a_silo_shows_the_leaderboard_of_a_finished_sweep()
+    {
+        using var directory = new TemporaryDirectory();
+        var options = Silos.Options(directory.Path, slots: "cpu:1") with
+        {
+            DataRoot = GridWorld.DataRoot(directory.Path),
+            ModelRoots = [GridWorld.ModelCache],
+        };
+        await using var silo = await Silos.StartAsync(options);
+        var grains = silo.Services.GetRequiredService<IGrainFactory>();
+        var sweep = grains.GetGrain<ISweepGrain>("scraped");
+        await sweep.SubmitAsync(new SweepSubmission("scraped.yaml", GridWorld.TinySpec("scraped", "  learning_rate: [2.0e-5, 5.0e-5]")));
+        await GridWorld.WaitForEndAsync(sweep, TimeSpan.FromMinutes(5));
+        // The slot lets go of its trial just after reporting the result that ended the sweep.
+        var slots = silo.Services.GetRequiredService<SlotActivity>();
+        for (var i = 0; slots.Running.Count > 0; i++)
+        {
+            Assert.True(i < 100, "the slot still holds a trial 10 s after its sweep finished");
+            await Task.Delay(100);
+        }
+        await silo.Services.GetRequiredService<GridViewRefresher>().RefreshAsync();
+        using var http = new HttpClient { BaseAddress = silo.HttpAddress() };
+
+        var lines = (await http.GetStringAsync(new Uri("metrics", UriKind.Relative))).Split('\n');
+
+        Assert.Contains("# TYPE experimentgrid_sweep_best_objective gauge", lines);
+        var best = Assert.Single(lines, l => l.StartsWith("experimentgrid_sweep_best_objective{", StringComparison.Ordinal) && l.Contains("sweep=\"scraped\"", StringComparison.Ordinal));
+        Assert.Contains("metric=\"f1\"", best);
+        Assert.InRange(double.Parse(best.Split(' ')[^1], System.Globalization.CultureInfo.InvariantCulture), 0, 1);
+        var completed = Assert.Single(lines, l => l.StartsWith("experimentgrid_sweep_trials{", StringComparison.Ordinal) && l.Contains("sweep=\"scraped\"", StringComparison.Ordinal) && l.Contains("state=\"completed\"", StringComparison.Ordinal));
+        Assert.EndsWith(" 2", completed);
+        Assert.DoesNotContain(lines, l => l.StartsWith("experimentgrid_trial_loss{", StringComparison.Ordinal));
+        await silo.StopAsync();
+    }
+
+    private static IEnumerable<MetricPoint> Points(List<Metric> exported, string name)
+    {
+        foreach (var metric in exported.Where(m => m.Name == name))
+            foreach (ref readonly var point in metric.GetMetricPoints())
+                yield return point;
+    }
+
+    private static double Single(List<Metric> exported, string name, string unit, string labelValue)
+    {
+        Assert.Equal(unit, exported.First(m => m.Name == name).Unit);
+        var point = Assert.Single(Points(exported, name));
+        var values = new List<object?>();
+        foreach (var tag in point.Tags) values.Add(tag.Value);
+        Assert.Contains(labelValue, values);
+        return point.GetGaugeLastValueDouble();
+    }
+
+    private static long Long(List<Metric> exported, string name) => Assert.Single(Points(exported, name)).GetGaugeLastValueLong();
+}
