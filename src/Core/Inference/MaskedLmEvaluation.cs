@@ -31,11 +31,8 @@ public static class MaskedLmEvaluation
             {
                 using var scope = NewDisposeScope();
                 using var batch = Batching.CollateTokens([.. indices.Select(i => examples[i])], padId, device);
-                var flat = batch.Labels.reshape(-1);
-                var positions = flat.ne(Batching.IgnoredLabel).nonzero().squeeze(1);
-                if (positions.shape[0] == 0) continue;
-                var logits = model.LogitsAt(batch.InputIds, batch.AttentionMask, batch.TokenTypeIds, positions);
-                var targets = flat.index_select(0, positions);
+                var (logits, targets) = model.LabelledLogits(batch.InputIds, batch.AttentionMask, batch.TokenTypeIds, batch.Labels);
+                if (targets.shape[0] == 0) continue;
                 lossSum += nn.functional.cross_entropy(logits, targets, reduction: nn.Reduction.Sum).item<float>();
                 correct += logits.argmax(1).eq(targets).sum().item<long>();
             }

@@ -124,13 +124,21 @@ public sealed class BertForMaskedLM : Module<Tensor, Tensor, Tensor, Tensor>, IE
     public Tensor Loss(Tensor inputIds, Tensor attentionMask, Tensor tokenTypeIds, Tensor labels, Reduction reduction = Reduction.Mean)
     {
         using var scope = NewDisposeScope();
+        var (logits, targets) = LabelledLogits(inputIds, attentionMask, tokenTypeIds, labels);
+        var loss = reduction == Reduction.Mean
+            ? nn.functional.cross_entropy(logits, targets, reduction: Reduction.Sum) / Math.Max(1, targets.shape[0])
+            : nn.functional.cross_entropy(logits, targets, reduction: reduction);
+        return loss.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Logits at the labelled positions (labels other than -100), [positions, vocab], and their target ids.</summary>
+    public (Tensor Logits, Tensor Targets) LabelledLogits(Tensor inputIds, Tensor attentionMask, Tensor tokenTypeIds, Tensor labels)
+    {
+        using var scope = NewDisposeScope();
         var flat = labels.reshape(-1);
         var positions = flat.ne(Batching.IgnoredLabel).nonzero().squeeze(1);
         var logits = LogitsAt(inputIds, attentionMask, tokenTypeIds, positions);
         var targets = flat.index_select(0, positions);
-        var loss = reduction == Reduction.Mean
-            ? nn.functional.cross_entropy(logits, targets, reduction: Reduction.Sum) / Math.Max(1, positions.shape[0])
-            : nn.functional.cross_entropy(logits, targets, reduction: reduction);
-        return loss.MoveToOuterDisposeScope();
+        return (logits.MoveToOuterDisposeScope(), targets.MoveToOuterDisposeScope());
     }
 }
