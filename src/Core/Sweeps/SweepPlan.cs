@@ -13,7 +13,8 @@ public sealed record SweepPlan(
     SweepObjective Objective,
     int? MaxConcurrentTrials,
     int Retries,
-    SchedulerSettings Scheduler)
+    SchedulerSettings Scheduler,
+    int CheckpointEvery)
 {
     public ITrialScheduler CreateScheduler() => Scheduler.Create(Objective);
 }

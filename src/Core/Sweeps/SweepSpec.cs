@@ -35,6 +35,12 @@ public sealed class SweepSpec
     /// <summary>How many times a failed trial runs again before it is left failed.</summary>
     public int? Retries { get; set; }
 
+    /// <summary>
+    /// Optimizer steps between the checkpoints a trial writes within an epoch (it also writes one at every epoch's
+    /// end); 0 writes only those. A silo that dies costs at most this many steps of each of its trials.
+    /// </summary>
+    public int? CheckpointEvery { get; set; }
+
     public SchedulerConfig? Scheduler { get; set; }
 
     private string _source = "sweep";

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using ExperimentGrid.Core.Metrics;
 using ExperimentGrid.Core.Training;
 using ExperimentGrid.Core.Trials;
@@ -80,29 +81,32 @@ public sealed class SlotWorkers(
 
     private void Run(Slot slot, TrialAssignment assignment, CancellationToken stopping)
     {
+        var held = Stopwatch.StartNew();
         var definition = assignment.Definition;
         var trial = grains.GetGrain<ITrialGrain>(definition.Key);
         var metric = Enum.Parse<EvaluationMetric>(definition.Objective.Metric.Replace("-", ""), ignoreCase: true);
         var running = new RunningTrial(definition.SweepId, definition.TrialId, definition.Objective.Metric);
         using var abandon = CancellationTokenSource.CreateLinkedTokenSource(stopping);
-        var progress = new LatestProgress();
+        using var ended = new CancellationTokenSource();
+        var listener = new StepListener();
         activity.Take(slot, running);
-        using var heartbeat = new Timer(_ => Heartbeat(), null, options.Value.HeartbeatInterval, options.Value.HeartbeatInterval);
+        var heartbeat = Task.Run(() => HeartbeatAsync(trial, assignment, running, listener, abandon, ended.Token), CancellationToken.None);
         try
         {
             var spec = System.Text.Json.JsonSerializer.Deserialize<TrialSpec>(definition.SpecJson, TrialRunner.Json)!;
             if (slot.Kind == SlotKind.Gpu) spec = spec with { Device = $"cuda:{slot.Index}" };
             _logger.LogInformation("Slot {Slot}: trial {Trial}, attempt {Attempt}{Resume}", slot, definition.Key, assignment.Attempt,
                 assignment.ResumeCheckpoint is null ? "" : $", resuming from {assignment.ResumeCheckpoint}");
-            using var trainable = TrialRunner.Create(spec, loggers.CreateLogger($"trial {definition.Key}"), progress);
+            using var trainable = TrialRunner.Create(spec, loggers.CreateLogger($"trial {definition.Key}"), listener);
             trainable.Setup();
             if (assignment.ResumeCheckpoint is { } checkpoint) trainable.LoadCheckpoint(checkpoint);
+            listener.AfterStep = p => CheckpointWithinEpoch(slot, trial, assignment, trainable, p, abandon);
             var epochs = new List<EpochResult>();
             while (trainable.CompletedEpochs < trainable.Epochs)
             {
                 var epoch = trainable.Step(abandon.Token);
                 epochs.Add(epoch);
-                var saved = Checkpoint(definition, trainable);
+                var saved = Checkpoint(assignment, trainable);
                 var objective = epoch.Validation.Value(metric) ?? double.NaN;
                 running.LastEval = objective;
                 var directive = trial.ReportEpochAsync(assignment.Attempt, new EpochReport(
@@ -121,7 +125,8 @@ public sealed class SlotWorkers(
                 Readings(final),
                 trainable.CompletedEpochs,
                 trainable.GlobalStep,
-                trainSeconds > 0 ? epochs.Sum(e => e.SamplesPerSecond * e.TrainSeconds) / trainSeconds : 0)).GetAwaiter().GetResult();
+                trainSeconds > 0 ? epochs.Sum(e => e.SamplesPerSecond * e.TrainSeconds) / trainSeconds : 0,
+                held.Elapsed.TotalSeconds)).GetAwaiter().GetResult();
         }
         catch (OperationCanceledException) when (abandon.IsCancellationRequested)
         {
@@ -143,52 +148,104 @@ public sealed class SlotWorkers(
         }
         finally
         {
+            ended.Cancel();
+            heartbeat.GetAwaiter().GetResult();
             activity.Free(slot);
-        }
-
-        void Heartbeat()
-        {
-            if (progress.Latest is { } p) running.Progress = new TrialProgress(p.Epoch, p.Epochs, p.Step, p.TotalSteps, p.Loss, p.SamplesPerSecond, p.TokensPerSecond);
-            try
-            {
-                var directive = trial.HeartbeatAsync(assignment.Attempt, running.Progress ?? new TrialProgress(0, definition.Epochs, 0, 0, double.NaN, 0, 0))
-                    .GetAwaiter().GetResult();
-                if (directive == TrialDirective.Abandon) abandon.Cancel();
-            }
-            catch (Exception e) when (e is not ObjectDisposedException)
-            {
-                // A missed heartbeat only shortens what is left of the lease; the next one renews it.
-                _logger.LogDebug(e, "Heartbeat of {Trial} failed", definition.Key);
-            }
-            catch (ObjectDisposedException)
-            {
-                // The trial ended while this heartbeat was on its way.
-            }
         }
     }
 
-    /// <summary>Writes the trainable's checkpoint as {checkpoints}/{sweep}/{trial}/step-N.</summary>
-    private string Checkpoint(TrialDefinition definition, ITrainable trainable)
+    /// <summary>
+    /// Every checkpoint_every optimizer steps, on the training thread between two steps: writes a checkpoint and makes
+    /// it the trial's. An epoch's last step is left to the checkpoint written after its evaluation.
+    /// </summary>
+    private void CheckpointWithinEpoch(Slot slot, ITrialGrain trial, TrialAssignment assignment, ITrainable trainable, TrainingProgress step, CancellationTokenSource abandon)
     {
-        var directory = Path.Combine(options.Value.Roots.CheckpointRoot, definition.SweepId, definition.TrialId, $"step-{trainable.GlobalStep}");
+        var every = assignment.Definition.CheckpointEvery;
+        if (every <= 0 || step.Step % every != 0 || step.Step % (step.TotalSteps / step.Epochs) == 0 || abandon.IsCancellationRequested) return;
+        var saved = Checkpoint(assignment, trainable);
+        try
+        {
+            if (trial.ReportCheckpointAsync(assignment.Attempt, step.Step, saved).GetAwaiter().GetResult() == TrialDirective.Abandon)
+                abandon.Cancel();
+            else
+                DeleteOlderCheckpoints(saved);
+        }
+        catch (Exception e) when (e is TimeoutException or SiloUnavailableException or OrleansMessageRejectionException)
+        {
+            // The trial grain is moving; training goes on, and the next checkpoint is recorded instead.
+            _logger.LogWarning(e, "Slot {Slot}: cannot record the checkpoint of {Trial} at step {Step}", slot, assignment.Definition.Key, step.Step);
+        }
+    }
+
+    /// <summary>
+    /// Renews the lease and sends progress, one call at a time: a heartbeat that waits on a silo being declared dead
+    /// holds no thread, and the next is not sent until it returns.
+    /// </summary>
+    private async Task HeartbeatAsync(ITrialGrain trial, TrialAssignment assignment, RunningTrial running, StepListener listener, CancellationTokenSource abandon, CancellationToken ended)
+    {
+        using var timer = new PeriodicTimer(options.Value.HeartbeatInterval);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(ended))
+            {
+                if (listener.Latest is { } p) running.Progress = new TrialProgress(p.Epoch, p.Epochs, p.Step, p.TotalSteps, p.Loss, p.SamplesPerSecond, p.TokensPerSecond);
+                try
+                {
+                    var progress = running.Progress ?? new TrialProgress(0, assignment.Definition.Epochs, 0, 0, double.NaN, 0, 0);
+                    if (await trial.HeartbeatAsync(assignment.Attempt, progress).WaitAsync(ended) == TrialDirective.Abandon)
+                    {
+                        await abandon.CancelAsync();
+                        return;
+                    }
+                }
+                catch (Exception e) when (!ended.IsCancellationRequested)
+                {
+                    // A missed heartbeat only shortens what is left of the lease; the next one renews it.
+                    _logger.LogDebug(e, "Heartbeat of {Trial} failed", assignment.Definition.Key);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (ended.IsCancellationRequested)
+        {
+            // The trial ended on this slot.
+        }
+    }
+
+    /// <summary>
+    /// Writes the trainable's checkpoint as {checkpoints}/{sweep}/{trial}/a{attempt}-step-{N}. The attempt in the name
+    /// keeps a slot that lost the trial (and does not know it yet) from writing over its successor's checkpoint.
+    /// </summary>
+    private string Checkpoint(TrialAssignment assignment, ITrainable trainable)
+    {
+        var definition = assignment.Definition;
+        var directory = Path.Combine(options.Value.Roots.CheckpointRoot, definition.SweepId, definition.TrialId, $"a{assignment.Attempt}-step-{trainable.GlobalStep}");
         trainable.SaveCheckpoint(directory);
         return Path.GetFullPath(directory);
     }
 
     private static void DeleteOlderCheckpoints(string latest)
     {
-        foreach (var other in Directory.EnumerateDirectories(Path.GetDirectoryName(latest)!, "step-*"))
+        foreach (var other in Directory.EnumerateDirectories(Path.GetDirectoryName(latest)!))
             if (other != latest) Directory.Delete(other, recursive: true);
     }
 
     private static List<MetricReading> Readings(EvaluationMetrics metrics) =>
         [.. metrics.Values().Select(v => new MetricReading(TrialRunner.Name(v.Metric), v.Value))];
 
-    /// <summary>Keeps only the latest progress report: the training thread writes it, the heartbeat sends it.</summary>
-    private sealed class LatestProgress : IProgress<TrainingProgress>
+    /// <summary>
+    /// Keeps the latest progress report, which the heartbeat sends, and runs <see cref="AfterStep"/> on the training
+    /// thread after each optimizer step.
+    /// </summary>
+    private sealed class StepListener : IProgress<TrainingProgress>
     {
         public volatile TrainingProgress? Latest;
 
-        public void Report(TrainingProgress value) => Latest = value;
+        public Action<TrainingProgress>? AfterStep { get; set; }
+
+        public void Report(TrainingProgress value)
+        {
+            Latest = value;
+            AfterStep?.Invoke(value);
+        }
     }
 }

@@ -1,8 +1,10 @@
 using ExperimentGrid.Core.Sweeps;
 using ExperimentGrid.Core.Training;
 using ExperimentGrid.Grains.Trials;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Orleans.Concurrency;
+using Orleans.Runtime;
 
 namespace ExperimentGrid.Grains.Sweeps;
 
@@ -11,7 +13,8 @@ namespace ExperimentGrid.Grains.Sweeps;
 [Reentrant]
 public sealed class SweepGrain(
     [PersistentState("sweep", StorageNames.Grid)] IPersistentState<SweepState> state,
-    IOptions<GridOptions> options) : Grain, ISweepGrain, IRemindable
+    IOptions<GridOptions> options,
+    ILogger<SweepGrain> logger) : Grain, ISweepGrain, IRemindable
 {
     private const string WakeReminder = "wake";
     private SweepState S => state.State;
@@ -148,10 +151,27 @@ public sealed class SweepGrain(
         });
     }
 
+    /// <summary>
+    /// Re-queues trials whose silo died, and takes each unfinished trial's own status as the truth: a trial's report
+    /// to its sweep is lost when the sweep's silo dies mid-call, and without this the sweep would wait for it forever.
+    /// </summary>
     private async Task CheckLeasesAsync(CancellationToken cancellationToken)
     {
         foreach (var (id, status) in S.Trials.ToList())
-            if (status is TrialStatus.Running or TrialStatus.Pending) await Trial(id).CheckLeaseAsync();
+        {
+            if (status is not (TrialStatus.Running or TrialStatus.Pending)) continue;
+            try
+            {
+                var actual = await Trial(id).CheckLeaseAsync();
+                if (actual is null) await Trial(id).InitializeAsync(Definition(_plan!.Trials[S.TrialIds.IndexOf(id)]));
+                else await OnTrialStatusAsync(id, actual.Value);
+            }
+            catch (Exception e) when (e is TimeoutException or SiloUnavailableException or OrleansMessageRejectionException)
+            {
+                // The trial's silo is being declared dead; its grain moves, and the next check reaches it.
+                logger.LogDebug(e, "Lease check of trial {Trial} did not reach it", id);
+            }
+        }
     }
 
     private async Task StopAsync()
@@ -180,7 +200,8 @@ public sealed class SweepGrain(
         trial.Hyperparameters.Select(h => new HyperparameterValue(h.Field, h.Value)).ToList(),
         S.Objective!,
         _plan!.Retries + 1,
-        trial.Spec.Epochs);
+        trial.Spec.Epochs,
+        _plan.CheckpointEvery);
 
     private static Objective ToObjective(SweepObjective objective) =>
         new(TrialRunner.Name(objective.Metric), objective.Mode == ObjectiveMode.Max ? ObjectiveDirection.Maximize : ObjectiveDirection.Minimize);

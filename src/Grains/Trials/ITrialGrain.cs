@@ -57,7 +57,8 @@ public sealed record TrialDefinition(
     [property: Id(3)] IReadOnlyList<HyperparameterValue> Hyperparameters,
     [property: Id(4)] Objective Objective,
     [property: Id(5)] int MaxAttempts,
-    [property: Id(6)] int Epochs)
+    [property: Id(6)] int Epochs,
+    [property: Id(7)] int CheckpointEvery)
 {
     public string Key => TrialKeys.Format(SweepId, TrialId);
 }
@@ -95,14 +96,19 @@ public sealed record EpochReport(
     [property: Id(4)] IReadOnlyList<MetricReading> Metrics,
     [property: Id(5)] string Checkpoint);
 
-/// <summary>A finished trial's result: its objective and the final metrics.</summary>
+/// <summary>
+/// A finished trial's result: its objective and the final metrics. <paramref name="Seconds"/> is how long the last
+/// attempt held its slot, from claiming the trial to its final evaluation: model loading and evaluation included,
+/// the grid's own messaging and queueing not.
+/// </summary>
 [GenerateSerializer, Immutable]
 public sealed record TrialOutcome(
     [property: Id(0)] double Objective,
     [property: Id(1)] IReadOnlyList<MetricReading> Metrics,
     [property: Id(2)] int EpochsTrained,
     [property: Id(3)] int GlobalStep,
-    [property: Id(4)] double SamplesPerSecond);
+    [property: Id(4)] double SamplesPerSecond,
+    [property: Id(5)] double Seconds);
 
 /// <summary>Everything known about a trial, for the CLI, the sweep and tests.</summary>
 [GenerateSerializer, Immutable]
@@ -116,7 +122,8 @@ public sealed record TrialSnapshot(
     [property: Id(6)] string? Checkpoint,
     [property: Id(7)] int? ResumedFromStep,
     [property: Id(8)] TrialOutcome? Outcome,
-    [property: Id(9)] string? Error);
+    [property: Id(9)] string? Error,
+    [property: Id(10)] int CheckpointStep);
 
 /// <summary>One trial of a sweep, keyed "sweepId/trialId"; the only place a trial's status changes.</summary>
 public interface ITrialGrain : IGrainWithStringKey
@@ -133,6 +140,9 @@ public interface ITrialGrain : IGrainWithStringKey
     /// <summary>Records an epoch and its checkpoint, and asks the sweep's scheduler what comes next.</summary>
     Task<TrialDirective> ReportEpochAsync(int attempt, EpochReport report);
 
+    /// <summary>Records a checkpoint written within an epoch; Abandon when the slot lost the trial (the checkpoint is not the trial's).</summary>
+    Task<TrialDirective> ReportCheckpointAsync(int attempt, int globalStep, string checkpoint);
+
     Task CompleteAsync(int attempt, TrialOutcome outcome);
 
     /// <summary>The attempt threw: the trial is retried while attempts remain, else it is failed with the error.</summary>
@@ -140,8 +150,12 @@ public interface ITrialGrain : IGrainWithStringKey
 
     Task CancelAsync();
 
-    /// <summary>Re-queues a running trial whose lease expired (its silo died); true if it did.</summary>
-    Task<bool> CheckLeaseAsync();
+    /// <summary>
+    /// Re-queues a running trial whose lease expired (its silo died) and re-queues a pending one in case its queue
+    /// entry was lost. Returns the trial's status afterwards, so that the sweep can correct a status report that
+    /// never reached it; null for a trial that was never initialized.
+    /// </summary>
+    Task<TrialStatus?> CheckLeaseAsync();
 
     Task<TrialSnapshot> GetAsync();
 }

@@ -16,6 +16,19 @@ public sealed class TrialGrain(
     private ISweepGrain Sweep => GrainFactory.GetGrain<ISweepGrain>(Definition.SweepId);
     private IWorkQueueGrain Queue => GrainFactory.GetGrain<IWorkQueueGrain>(0);
 
+    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        // A grain activated anew was unreachable for a while (its silo died, or the cluster restarted), so its slot's
+        // heartbeats could not renew the lease either. The slot gets a full lease to reach this activation before the
+        // trial is taken from it; a slot that died too loses the trial one lease later.
+        if (S.Status == TrialStatus.Running)
+        {
+            var grace = DateTimeOffset.UtcNow + options.Value.LeaseDuration;
+            if (S.LeaseExpires < grace) S.LeaseExpires = grace;
+        }
+        return Task.CompletedTask;
+    }
+
     public async Task InitializeAsync(TrialDefinition definition)
     {
         if (S.Definition is null)
@@ -65,6 +78,16 @@ public sealed class TrialGrain(
         return TrialDirective.Pause;
     }
 
+    public async Task<TrialDirective> ReportCheckpointAsync(int attempt, int globalStep, string checkpoint)
+    {
+        if (!Holds(attempt)) return TrialDirective.Abandon;
+        S.Checkpoint = checkpoint;
+        S.CheckpointStep = globalStep;
+        S.LeaseExpires = DateTimeOffset.UtcNow + options.Value.LeaseDuration;
+        await state.WriteStateAsync();
+        return TrialDirective.Continue;
+    }
+
     public async Task CompleteAsync(int attempt, TrialOutcome outcome)
     {
         if (!Holds(attempt)) return;
@@ -94,27 +117,26 @@ public sealed class TrialGrain(
         await EndAsync(TrialStatus.Cancelled);
     }
 
-    public async Task<bool> CheckLeaseAsync()
+    public async Task<TrialStatus?> CheckLeaseAsync()
     {
-        if (S.Definition is null) return false;
+        if (S.Definition is null) return null;
         switch (S.Status)
         {
             case TrialStatus.Running when DateTimeOffset.UtcNow > S.LeaseExpires:
                 logger.LogWarning("Trial {Trial}: lease of {Silo} expired; re-queued to resume from {Checkpoint}", Definition.Key, S.Silo, S.Checkpoint ?? "the start");
                 await RequeueAsync();
-                return true;
+                break;
             case TrialStatus.Pending:
                 // A slot that claimed the trial and died before starting it took its queue entry with it. Queueing is
                 // idempotent, and a second claim of a started trial gets null, so re-queueing a waiting trial is safe.
                 await Queue.EnqueueAsync(Definition.Key);
-                return false;
-            default:
-                return false;
+                break;
         }
+        return S.Status;
     }
 
     public Task<TrialSnapshot> GetAsync() => Task.FromResult(new TrialSnapshot(
-        Definition, S.Status, S.Attempts, S.Silo, S.Progress, [.. S.LastEval], S.Checkpoint, S.ResumedFromStep, S.Outcome, S.Error));
+        Definition, S.Status, S.Attempts, S.Silo, S.Progress, [.. S.LastEval], S.Checkpoint, S.ResumedFromStep, S.Outcome, S.Error, S.CheckpointStep));
 
     /// <summary>Whether <paramref name="attempt"/> is the running attempt: calls from a slot that lost the trial change nothing.</summary>
     private bool Holds(int attempt) => S.Definition is not null && S.Status == TrialStatus.Running && S.Attempts == attempt;
@@ -125,6 +147,7 @@ public sealed class TrialGrain(
         S.Silo = null;
         S.Progress = null;
         await state.WriteStateAsync();
+        // Both calls may fail while a silo is being declared dead; the sweep's next lease check repeats both.
         await Queue.EnqueueAsync(Definition.Key);
         await Sweep.OnTrialStatusAsync(Definition.TrialId, S.Status);
     }

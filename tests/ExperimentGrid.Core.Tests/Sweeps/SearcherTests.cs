@@ -12,7 +12,8 @@ public sealed class SearcherTests
         new SweepObjective(EvaluationMetric.F1, ObjectiveMode.Max),
         MaxConcurrentTrials: null,
         Retries: 1,
-        new FifoSettings());
+        new FifoSettings(),
+        CheckpointEvery: 0);
 
     [Fact]
     public void The_plan_searcher_hands_out_every_trial_once_in_order_then_nothing()

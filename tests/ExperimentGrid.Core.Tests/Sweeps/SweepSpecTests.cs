@@ -58,7 +58,7 @@ public sealed class SweepSpecTests : IDisposable
 
         var trial = Assert.Single(plan.Trials);
         Assert.Equal(("t001", 0), (trial.Id, trial.Hyperparameters.Count));
-        Assert.Equal((null, 1), (plan.MaxConcurrentTrials, plan.Retries));
+        Assert.Equal((null, 1, 500), (plan.MaxConcurrentTrials, plan.Retries, plan.CheckpointEvery));
         Assert.Equal(new FifoSettings(), plan.Scheduler);
         Assert.IsType<FifoScheduler>(plan.CreateScheduler());
     }
@@ -79,14 +79,15 @@ public sealed class SweepSpecTests : IDisposable
     [Fact]
     public void Json_gives_the_same_plan_as_yaml()
     {
-        var yaml = _fixture.Expand(Header + "grid:\n  epochs: [1, 2]\nmax_concurrent_trials: 2\nretries: 0\n");
+        var yaml = _fixture.Expand(Header + "grid:\n  epochs: [1, 2]\nmax_concurrent_trials: 2\nretries: 0\ncheckpoint_every: 50\n");
         var json = SweepSpec.Load(_fixture.Write("""
             {"name": "test-sweep", "objective": {"metric": "f1"}, "trial": {"dataset": "reviews", "learning_rate": 3.0e-5},
-             "grid": {"epochs": [1, 2]}, "max_concurrent_trials": 2, "retries": 0}
+             "grid": {"epochs": [1, 2]}, "max_concurrent_trials": 2, "retries": 0, "checkpoint_every": 50}
             """, "json")).Expand(_fixture.Roots);
 
         Assert.Equal(yaml.Trials.Select(t => t.Spec), json.Trials.Select(t => t.Spec));
-        Assert.Equal((2, 0), (json.MaxConcurrentTrials!.Value, json.Retries));
+        Assert.Equal((2, 0, 50), (json.MaxConcurrentTrials!.Value, json.Retries, json.CheckpointEvery));
+        Assert.Equal((2, 0, 50), (yaml.MaxConcurrentTrials!.Value, yaml.Retries, yaml.CheckpointEvery));
     }
 
     [Fact]
@@ -127,6 +128,7 @@ public sealed class SweepSpecTests : IDisposable
             objective: { metric: bleu }
             max_concurrent_trials: 0
             retries: -1
+            checkpoint_every: -5
             """);
 
         string[] expected =
@@ -141,6 +143,7 @@ public sealed class SweepSpecTests : IDisposable
             "objective.metric (line 14): 'bleu' is not a metric (allowed: loss, accuracy, f1, precision, recall, perplexity)",
             "max_concurrent_trials (line 15): must be a positive integer, got 0",
             "retries (line 16): must be 0 or more, got -1",
+            "checkpoint_every (line 17): must be 0 (checkpoint at epoch ends only) or a number of optimizer steps, got -5",
             "grid.learning_rate[1] (line 11): must be in (0, 1], got 0",
             "trial.model (line 4): 'bert-huge' is neither a bundled model (minilm, arctic-xs) nor a directory under the model roots",
             $"trial.dataset (line 5): no folder or file 'nowhere' in {_fixture.DataRoot} (there: reviews)",
