@@ -26,8 +26,14 @@ public sealed class SlotWorkers(
     private readonly CancellationTokenSource _stopping = new();
     private readonly List<Thread> _threads = [];
 
+    /// <summary>
+    /// How long a stopping silo waits for its slots to checkpoint and give back their trials. A slot notices the stop
+    /// between two optimizer steps; one still in an evaluation may take longer, and its trial then waits for its lease.
+    /// </summary>
+    private static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(60);
+
     public void Participate(ISiloLifecycle lifecycle) =>
-        lifecycle.Subscribe(nameof(SlotWorkers), ServiceLifecycleStage.Active, _ => StartAsync(), _ => StopAsync());
+        lifecycle.Subscribe(nameof(SlotWorkers), ServiceLifecycleStage.Active, _ => StartAsync(), StopAsync);
 
     private Task StartAsync()
     {
@@ -40,12 +46,26 @@ public sealed class SlotWorkers(
         return Task.CompletedTask;
     }
 
-    private Task StopAsync()
+    /// <summary>
+    /// Each slot checkpoints its trial at the step it reached and gives it back to the queue, so that another silo,
+    /// or this one started again, resumes it at once and without losing a step. Waiting for epochs to end could take
+    /// hours; a silo that does not get to drain (SIGKILL, a cut cable) costs its trials a lease and the steps since
+    /// their last checkpoint.
+    /// </summary>
+    private async Task StopAsync(CancellationToken cancellationToken)
     {
-        // A trial in progress is left running in its grain: its lease runs out and another silo resumes it from the
-        // last checkpoint, as if this silo had died. Waiting for an epoch to end could take hours.
-        _stopping.Cancel();
-        return Task.CompletedTask;
+        await _stopping.CancelAsync();
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(DrainTimeout);
+        var drained = _threads.Select(t => Task.Run(() => t.Join(Timeout.InfiniteTimeSpan), CancellationToken.None));
+        try
+        {
+            await Task.WhenAll(drained).WaitAsync(timeout.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            _logger.LogWarning("Slots did not give back their trials within {Timeout}; those trials resume when their leases run out", DrainTimeout);
+        }
     }
 
     private string SiloName => $"{silo.SiloAddress.Endpoint}";
@@ -86,11 +106,13 @@ public sealed class SlotWorkers(
         var trial = grains.GetGrain<ITrialGrain>(definition.Key);
         var metric = Enum.Parse<EvaluationMetric>(definition.Objective.Metric.Replace("-", ""), ignoreCase: true);
         var running = new RunningTrial(definition.SweepId, definition.TrialId, definition.Objective.Metric);
-        using var abandon = CancellationTokenSource.CreateLinkedTokenSource(stopping);
+        // Cancelled when the trial grain says this slot no longer holds the trial (cancelled, or moved after a lost lease).
+        using var lost = new CancellationTokenSource();
+        using var abandon = CancellationTokenSource.CreateLinkedTokenSource(stopping, lost.Token);
         using var ended = new CancellationTokenSource();
         var listener = new StepListener();
         activity.Take(slot, running);
-        var heartbeat = Task.Run(() => HeartbeatAsync(trial, assignment, running, listener, abandon, ended.Token), CancellationToken.None);
+        var heartbeat = Task.Run(() => HeartbeatAsync(trial, assignment, running, listener, lost, ended.Token), CancellationToken.None);
         try
         {
             var spec = System.Text.Json.JsonSerializer.Deserialize<TrialSpec>(definition.SpecJson, TrialRunner.Json)!;
@@ -100,33 +122,19 @@ public sealed class SlotWorkers(
             using var trainable = TrialRunner.Create(spec, loggers.CreateLogger($"trial {definition.Key}"), listener);
             trainable.Setup();
             if (assignment.ResumeCheckpoint is { } checkpoint) trainable.LoadCheckpoint(checkpoint);
-            listener.AfterStep = p => CheckpointWithinEpoch(slot, trial, assignment, trainable, p, abandon);
-            var epochs = new List<EpochResult>();
-            while (trainable.CompletedEpochs < trainable.Epochs)
+            var recorded = trainable.GlobalStep;
+            listener.AfterStep = p =>
             {
-                var epoch = trainable.Step(abandon.Token);
-                epochs.Add(epoch);
-                var saved = Checkpoint(assignment, trainable);
-                var objective = epoch.Validation.Value(metric) ?? double.NaN;
-                running.LastEval = objective;
-                var directive = trial.ReportEpochAsync(assignment.Attempt, new EpochReport(
-                    epoch.Epoch, epoch.GlobalStep, epoch.TrainLoss, objective, Readings(epoch.Validation), saved)).GetAwaiter().GetResult();
-                if (directive is TrialDirective.Abandon or TrialDirective.Pause) return;
-                // Only now is the new checkpoint the trial's; until then a resume needs the one before.
-                DeleteOlderCheckpoints(saved);
-                if (directive == TrialDirective.Stop) break;
+                if (CheckpointWithinEpoch(slot, trial, assignment, trainable, p, lost)) recorded = p.Step;
+            };
+            try
+            {
+                Train(trial, assignment, spec, trainable, running, metric, held, step => recorded = step, abandon.Token);
             }
-            var final = spec.TestSplit is { } test ? trainable.EvaluateSplit(test, spec.EvalLimit) : epochs.Count > 0 ? epochs[^1].Validation : null;
-            if (final is null)
-                throw new InvalidOperationException("the trial ended without an evaluation: its checkpoint had every epoch done, and it has no test split.");
-            var trainSeconds = epochs.Sum(e => e.TrainSeconds);
-            trial.CompleteAsync(assignment.Attempt, new TrialOutcome(
-                final.Value(metric) ?? double.NaN,
-                Readings(final),
-                trainable.CompletedEpochs,
-                trainable.GlobalStep,
-                trainSeconds > 0 ? epochs.Sum(e => e.SamplesPerSecond * e.TrainSeconds) / trainSeconds : 0,
-                held.Elapsed.TotalSeconds)).GetAwaiter().GetResult();
+            catch (OperationCanceledException) when (stopping.IsCancellationRequested && !lost.IsCancellationRequested)
+            {
+                GiveBack(slot, trial, assignment, trainable, recorded);
+            }
         }
         catch (OperationCanceledException) when (abandon.IsCancellationRequested)
         {
@@ -154,26 +162,83 @@ public sealed class SlotWorkers(
         }
     }
 
+    /// <summary>Trains the remaining epochs, checkpointing and reporting each, then reports the trial's result.</summary>
+    private void Train(ITrialGrain trial, TrialAssignment assignment, TrialSpec spec, ISupervisedTrainable trainable, RunningTrial running,
+        EvaluationMetric metric, Stopwatch held, Action<int> recorded, CancellationToken abandon)
+    {
+        var epochs = new List<EpochResult>();
+        while (trainable.CompletedEpochs < trainable.Epochs)
+        {
+            var epoch = trainable.Step(abandon);
+            epochs.Add(epoch);
+            var saved = Checkpoint(assignment, trainable);
+            var objective = epoch.Validation.Value(metric) ?? double.NaN;
+            running.LastEval = objective;
+            var directive = trial.ReportEpochAsync(assignment.Attempt, new EpochReport(
+                epoch.Epoch, epoch.GlobalStep, epoch.TrainLoss, objective, Readings(epoch.Validation), saved)).GetAwaiter().GetResult();
+            if (directive is TrialDirective.Abandon or TrialDirective.Pause) return;
+            recorded(epoch.GlobalStep);
+            // Only now is the new checkpoint the trial's; until then a resume needs the one before.
+            DeleteOlderCheckpoints(saved);
+            if (directive == TrialDirective.Stop) break;
+        }
+        var final = spec.TestSplit is { } test ? trainable.EvaluateSplit(test, spec.EvalLimit) : epochs.Count > 0 ? epochs[^1].Validation : null;
+        if (final is null)
+            throw new InvalidOperationException("the trial ended without an evaluation: its checkpoint had every epoch done, and it has no test split.");
+        var trainSeconds = epochs.Sum(e => e.TrainSeconds);
+        trial.CompleteAsync(assignment.Attempt, new TrialOutcome(
+            final.Value(metric) ?? double.NaN,
+            Readings(final),
+            trainable.CompletedEpochs,
+            trainable.GlobalStep,
+            trainSeconds > 0 ? epochs.Sum(e => e.SamplesPerSecond * e.TrainSeconds) / trainSeconds : 0,
+            held.Elapsed.TotalSeconds)).GetAwaiter().GetResult();
+    }
+
+    /// <summary>
+    /// The silo is stopping: checkpoints the trial at the step it reached (unless its last recorded checkpoint is
+    /// there already) and hands it back to the queue.
+    /// </summary>
+    private void GiveBack(Slot slot, ITrialGrain trial, TrialAssignment assignment, ITrainable trainable, int recorded)
+    {
+        var saved = trainable.GlobalStep > recorded ? Checkpoint(assignment, trainable) : null;
+        try
+        {
+            trial.ReleaseAsync(assignment.Attempt, trainable.GlobalStep, saved).WaitAsync(DrainTimeout).GetAwaiter().GetResult();
+            if (saved is not null) DeleteOlderCheckpoints(saved);
+            _logger.LogInformation("Slot {Slot}: gave back trial {Trial} at step {Step}", slot, assignment.Definition.Key, trainable.GlobalStep);
+        }
+        catch (Exception e) when (e is TimeoutException or SiloUnavailableException or OrleansMessageRejectionException)
+        {
+            _logger.LogWarning(e, "Slot {Slot}: cannot give back trial {Trial}; it resumes when its lease runs out", slot, assignment.Definition.Key);
+        }
+    }
+
     /// <summary>
     /// Every checkpoint_every optimizer steps, on the training thread between two steps: writes a checkpoint and makes
     /// it the trial's. An epoch's last step is left to the checkpoint written after its evaluation.
     /// </summary>
-    private void CheckpointWithinEpoch(Slot slot, ITrialGrain trial, TrialAssignment assignment, ITrainable trainable, TrainingProgress step, CancellationTokenSource abandon)
+    /// <returns>Whether a checkpoint was written and is now the trial's.</returns>
+    private bool CheckpointWithinEpoch(Slot slot, ITrialGrain trial, TrialAssignment assignment, ITrainable trainable, TrainingProgress step, CancellationTokenSource lost)
     {
         var every = assignment.Definition.CheckpointEvery;
-        if (every <= 0 || step.Step % every != 0 || step.Step % (step.TotalSteps / step.Epochs) == 0 || abandon.IsCancellationRequested) return;
+        if (every <= 0 || step.Step % every != 0 || step.Step % (step.TotalSteps / step.Epochs) == 0 || lost.IsCancellationRequested) return false;
         var saved = Checkpoint(assignment, trainable);
         try
         {
             if (trial.ReportCheckpointAsync(assignment.Attempt, step.Step, saved).GetAwaiter().GetResult() == TrialDirective.Abandon)
-                abandon.Cancel();
-            else
-                DeleteOlderCheckpoints(saved);
+            {
+                lost.Cancel();
+                return false;
+            }
+            DeleteOlderCheckpoints(saved);
+            return true;
         }
         catch (Exception e) when (e is TimeoutException or SiloUnavailableException or OrleansMessageRejectionException)
         {
             // The trial grain is moving; training goes on, and the next checkpoint is recorded instead.
             _logger.LogWarning(e, "Slot {Slot}: cannot record the checkpoint of {Trial} at step {Step}", slot, assignment.Definition.Key, step.Step);
+            return false;
         }
     }
 
@@ -181,7 +246,7 @@ public sealed class SlotWorkers(
     /// Renews the lease and sends progress, one call at a time: a heartbeat that waits on a silo being declared dead
     /// holds no thread, and the next is not sent until it returns.
     /// </summary>
-    private async Task HeartbeatAsync(ITrialGrain trial, TrialAssignment assignment, RunningTrial running, StepListener listener, CancellationTokenSource abandon, CancellationToken ended)
+    private async Task HeartbeatAsync(ITrialGrain trial, TrialAssignment assignment, RunningTrial running, StepListener listener, CancellationTokenSource lost, CancellationToken ended)
     {
         using var timer = new PeriodicTimer(options.Value.HeartbeatInterval);
         try
@@ -194,7 +259,7 @@ public sealed class SlotWorkers(
                     var progress = running.Progress ?? new TrialProgress(0, assignment.Definition.Epochs, 0, 0, double.NaN, 0, 0);
                     if (await trial.HeartbeatAsync(assignment.Attempt, progress).WaitAsync(ended) == TrialDirective.Abandon)
                     {
-                        await abandon.CancelAsync();
+                        await lost.CancelAsync();
                         return;
                     }
                 }

@@ -145,6 +145,12 @@ public interface ITrialGrain : IGrainWithStringKey
 
     Task CompleteAsync(int attempt, TrialOutcome outcome);
 
+    /// <summary>
+    /// The slot's silo is stopping: the trial goes back to the queue, to resume from <paramref name="checkpoint"/>
+    /// (written at <paramref name="globalStep"/>) or, when that is null, from the checkpoint it had. Not a failure.
+    /// </summary>
+    Task ReleaseAsync(int attempt, int globalStep, string? checkpoint);
+
     /// <summary>The attempt threw: the trial is retried while attempts remain, else it is failed with the error.</summary>
     Task FailAsync(int attempt, string error);
 

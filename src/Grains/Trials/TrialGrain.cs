@@ -101,6 +101,15 @@ public sealed class TrialGrain(
         await EndAsync(TrialStatus.Completed);
     }
 
+    public async Task ReleaseAsync(int attempt, int globalStep, string? checkpoint)
+    {
+        if (!Holds(attempt)) return;
+        if (checkpoint is not null) (S.Checkpoint, S.CheckpointStep) = (checkpoint, globalStep);
+        logger.LogInformation("Trial {Trial}: given back by stopping silo {Silo} at step {Step}; re-queued to resume from {Checkpoint}",
+            Definition.Key, S.Silo, globalStep, S.Checkpoint ?? "the start");
+        await RequeueAsync();
+    }
+
     public async Task FailAsync(int attempt, string error)
     {
         if (!Holds(attempt)) return;
