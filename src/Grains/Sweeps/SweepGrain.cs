@@ -23,14 +23,15 @@ public sealed class SweepGrain(
     private IGrainTimer? _leaseTimer;
     private Task _writing = Task.CompletedTask;
 
-    public override async Task OnActivateAsync(CancellationToken cancellationToken)
+    public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
-        if (S.Submission is null || S.Status != SweepStatus.Running) return;
+        if (S.Submission is null || S.Status != SweepStatus.Running) return Task.CompletedTask;
         Load(S.Submission);
-        // Trials released before a crash may not have reached their grain or the queue; releasing is idempotent.
-        foreach (var (id, status) in S.Trials.Where(t => t.Value == TrialStatus.Pending).ToList())
-            await Trial(id).InitializeAsync(Definition(_plan!.Trials[S.TrialIds.IndexOf(id)]));
-        StartLeaseTimer();
+        // Trials released before a crash may not have reached their grain or the queue: the first lease check, at once,
+        // releases them again. Not here: activation holds every call to this grain, a trial's report to its sweep
+        // included, so calling a trial that is itself waiting on this sweep would stall both until the call timed out.
+        StartLeaseTimer(dueTime: TimeSpan.Zero);
+        return Task.CompletedTask;
     }
 
     public async Task<SweepSnapshot> SubmitAsync(SweepSubmission submission)
@@ -139,11 +140,11 @@ public sealed class SweepGrain(
         }
     }
 
-    private void StartLeaseTimer()
+    private void StartLeaseTimer(TimeSpan? dueTime = null)
     {
         _leaseTimer ??= this.RegisterGrainTimer(CheckLeasesAsync, new GrainTimerCreationOptions
         {
-            DueTime = options.Value.LeaseCheckInterval,
+            DueTime = dueTime ?? options.Value.LeaseCheckInterval,
             Period = options.Value.LeaseCheckInterval,
             // A running sweep stays active so its checks keep running between trial calls.
             KeepAlive = true,
