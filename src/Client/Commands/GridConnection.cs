@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Sockets;
 using ExperimentGrid.Grains.Sweeps;
 using ExperimentGrid.Silo;
 using Microsoft.Extensions.DependencyInjection;
@@ -16,17 +17,31 @@ internal sealed class GridConnection(IHost host, IGrainFactory grains) : IAsyncD
 {
     public const string DefaultCluster = "127.0.0.1:30000";
 
+    // Orleans' own default retries the first connection for about three minutes; a command should say at once that
+    // --cluster reaches no silo. A couple of retries still ride out a gateway that is just restarting.
+    private const int ConnectRetries = 2;
+    private static readonly TimeSpan ConnectRetryDelay = TimeSpan.FromSeconds(1);
+
     public IGrainFactory Grains { get; } = grains;
 
     public static async Task<GridConnection> ConnectAsync(string cluster, string clusterId, CancellationToken cancellationToken)
     {
         var gateway = ParseEndpoint(cluster);
         var builder = Host.CreateApplicationBuilder();
-        builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        // The client logs to stdout, where tables and --json go, and logs a failed connection as a stack trace per
+        // attempt; what goes wrong reaches the user as the command's own one-line error instead.
+        builder.Logging.ClearProviders();
         builder.UseOrleansClient(client =>
         {
             client.Configure<ClusterOptions>(o => (o.ClusterId, o.ServiceId) = (clusterId, clusterId));
             client.UseStaticClustering(gateway);
+            var retries = 0;
+            client.UseConnectionRetryFilter(async (_, cancellation) =>
+            {
+                if (++retries > ConnectRetries) return false;
+                await Task.Delay(ConnectRetryDelay, cancellation);
+                return true;
+            });
         });
         var host = builder.Build();
         try
@@ -36,7 +51,8 @@ internal sealed class GridConnection(IHost host, IGrainFactory grains) : IAsyncD
         catch (Exception e) when (e is not OperationCanceledException)
         {
             host.Dispose();
-            throw new IOException($"--cluster: cannot reach a silo's gateway at {cluster}: {e.Message}", e);
+            // A gateway of another cluster drops the connection unexplained, so the error names both flags.
+            throw new IOException($"--cluster: no silo of cluster '{clusterId}' (--cluster-id) answers at {cluster}: {e.GetBaseException().Message}", e);
         }
         return new GridConnection(host, host.Services.GetRequiredService<IClusterClient>());
     }
@@ -65,7 +81,16 @@ internal sealed class GridConnection(IHost host, IGrainFactory grains) : IAsyncD
         var colon = text.LastIndexOf(':');
         if (colon > 0 && int.TryParse(text[(colon + 1)..], out var port) && port is > 0 and <= 65535)
         {
-            var addresses = Dns.GetHostAddresses(text[..colon]);
+            var host = text[..colon];
+            IPAddress[] addresses;
+            try
+            {
+                addresses = Dns.GetHostAddresses(host);
+            }
+            catch (SocketException e)
+            {
+                throw new ArgumentException($"--cluster: cannot resolve '{host}': {e.Message}", e);
+            }
             if (addresses.Length > 0) return new IPEndPoint(addresses[0], port);
         }
         throw new ArgumentException($"--cluster: '{text}' is not HOST:PORT (a silo's gateway, e.g. 127.0.0.1:30000).");

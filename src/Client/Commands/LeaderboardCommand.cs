@@ -14,17 +14,15 @@ internal static class LeaderboardCommand
     public static Command Build()
     {
         var sweep = new Option<string>("--sweep") { Description = "Only this sweep's trials [default: every sweep's]" };
-        var top = new Option<int>("--top") { Description = "How many trials.", DefaultValueFactory = _ => 10 };
+        var top = TopOption("How many trials.");
         var json = new Option<bool>("--json") { Description = "Print JSON instead of a table." };
         var cluster = SweepCommand.ClusterOption($"The cluster's gateway, HOST:PORT [default: {GridConnection.DefaultCluster}]");
         var clusterId = SweepCommand.ClusterIdOption();
         var command = new Command("leaderboard", "The best completed trials, per sweep or across sweeps, with their hyperparameters.") { sweep, top, json, cluster, clusterId };
         command.SetAction((parse, cancellation) => CommandRunner.RunAsync(async _ =>
         {
-            var k = parse.GetValue(top);
-            if (k < 1) throw new ArgumentException($"--top: must be at least 1, got {k}.");
             await using var grid = await GridConnection.ConnectAsync(parse.GetValue(cluster) ?? GridConnection.DefaultCluster, parse.GetValue(clusterId)!, cancellation);
-            var entries = await grid.Grains.GetGrain<ILeaderboardGrain>(LeaderboardKeys.All).TopAsync(parse.GetValue(sweep), k);
+            var entries = await grid.Grains.GetGrain<ILeaderboardGrain>(LeaderboardKeys.All).TopAsync(parse.GetValue(sweep), parse.GetValue(top));
             if (parse.GetValue(json))
                 Console.WriteLine(JsonSerializer.Serialize(entries.Select(e => new
                 {
@@ -40,6 +38,20 @@ internal static class LeaderboardCommand
             return 0;
         }));
         return command;
+    }
+
+    /// <summary>
+    /// --top, checked as the command line is parsed: `grid sweep run` would otherwise train its whole sweep before
+    /// the leaderboard refused the count.
+    /// </summary>
+    public static Option<int> TopOption(string description)
+    {
+        var top = new Option<int>("--top") { Description = description, DefaultValueFactory = _ => 10 };
+        top.Validators.Add(result =>
+        {
+            if (result.GetValueOrDefault<int>() < 1) result.AddError($"--top: must be at least 1, got {result.GetValueOrDefault<int>()}.");
+        });
+        return top;
     }
 
     public static Table Table(IReadOnlyList<LeaderboardEntry> entries)

@@ -33,7 +33,7 @@ internal static class SweepCommand
         var clusterId = ClusterIdOption();
         var slots = new Option<string>("--slots") { Description = "With no --cluster: the in-process silo's slots, e.g. cpu:2 [default: one per GPU, else cpu:1]" };
         var state = new Option<string>("--state") { Description = "With no --cluster: the in-process silo's embedded store [default: as grid silo's]" };
-        var top = new Option<int>("--top") { Description = "Rows of the final leaderboard.", DefaultValueFactory = _ => 10 };
+        var top = LeaderboardCommand.TopOption("Rows of the final leaderboard.");
         var command = new Command("run", "Submit a sweep, show every trial's live progress, and end with its leaderboard.") { spec, cluster, clusterId, slots, state, top };
         command.SetAction((parse, cancellation) => CommandRunner.RunAsync(async _ =>
         {
@@ -169,14 +169,17 @@ internal static class SweepCommand
         foreach (var summary in sweep.Trials)
         {
             var trial = await grid.Grains.GetGrain<ITrialGrain>(TrialKeys.Format(sweep.SweepId, summary.TrialId)).GetAsync();
-            var p = trial.Progress;
+            // A slot's heartbeats before the first optimizer step (loading the model) carry no progress yet.
+            var p = trial.Progress is { TotalSteps: > 0 } progress ? progress : null;
             var objective = trial.Outcome?.Objective ?? trial.LastEval.FirstOrDefault(m => m.Metric == sweep.Objective?.Metric)?.Value;
             table.AddRow(
                 Markup.Escape(summary.TrialId),
-                Markup.Escape(string.Join(" ", trial.Definition.Hyperparameters.Select(h => $"{h.Field}={h.Value}"))),
-                trial.Status.ToString(),
+                Markup.Escape(string.Join(" ", trial.Definition?.Hyperparameters.Select(h => $"{h.Field}={h.Value}") ?? [])),
+                // A trial not yet released (max_concurrent_trials) has no state in its grain: the sweep knows it as
+                // pending, or as cancelled with the sweep.
+                (trial.Definition is null ? summary.Status : trial.Status).ToString(),
                 $"{trial.Attempts}",
-                p is null ? "" : $"{p.Epoch + 1}/{p.Epochs}",
+                p is null ? "" : $"{p.Epoch}/{p.Epochs}",
                 p is null ? "" : $"{p.Step}/{p.TotalSteps}",
                 p is null ? "" : p.Loss.ToString("F4", CultureInfo.InvariantCulture),
                 p is null ? "" : p.SamplesPerSecond.ToString("F1", CultureInfo.InvariantCulture),

@@ -110,10 +110,13 @@ public sealed record TrialOutcome(
     [property: Id(4)] double SamplesPerSecond,
     [property: Id(5)] double Seconds);
 
-/// <summary>Everything known about a trial, for the CLI, the sweep and tests.</summary>
+/// <summary>
+/// Everything known about a trial, for the CLI, the sweep and tests. <paramref name="Definition"/> is null while the
+/// sweep has not released the trial: its grain knows nothing of it yet, and the sweep's status for it stands.
+/// </summary>
 [GenerateSerializer, Immutable]
 public sealed record TrialSnapshot(
-    [property: Id(0)] TrialDefinition Definition,
+    [property: Id(0)] TrialDefinition? Definition,
     [property: Id(1)] TrialStatus Status,
     [property: Id(2)] int Attempts,
     [property: Id(3)] string? Silo,

@@ -145,7 +145,7 @@ public sealed class TrialGrain(
     }
 
     public Task<TrialSnapshot> GetAsync() => Task.FromResult(new TrialSnapshot(
-        Definition, S.Status, S.Attempts, S.Silo, S.Progress, [.. S.LastEval], S.Checkpoint, S.ResumedFromStep, S.Outcome, S.Error, S.CheckpointStep));
+        S.Definition, S.Status, S.Attempts, S.Silo, S.Progress, [.. S.LastEval], S.Checkpoint, S.ResumedFromStep, S.Outcome, S.Error, S.CheckpointStep));
 
     /// <summary>Whether <paramref name="attempt"/> is the running attempt: calls from a slot that lost the trial change nothing.</summary>
     private bool Holds(int attempt) => S.Definition is not null && S.Status == TrialStatus.Running && S.Attempts == attempt;

@@ -1,0 +1,295 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
+using ExperimentGrid.Grains;
+using ExperimentGrid.Grains.Slots;
+using ExperimentGrid.Grains.Sweeps;
+using ExperimentGrid.Grains.Trials;
+using ExperimentGrid.Silo;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace ExperimentGrid.Client.Tests;
+
+/// <summary>
+/// The sweep and leaderboard commands against a running cluster: a real silo in this process on the embedded store,
+/// reached through its gateway with --cluster and --cluster-id as a user's CLI would.
+/// </summary>
+[Collection(ConsoleCollection.Name)]
+public sealed partial class ClusterCommandTests : IAsyncLifetime
+{
+    private readonly string _directory = Directory.CreateTempSubdirectory("experimentgrid-cluster-").FullName;
+    private WebApplication? _silo;
+
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync()
+    {
+        if (_silo is not null)
+        {
+            await _silo.StopAsync();
+            await _silo.DisposeAsync();
+        }
+        Directory.Delete(_directory, recursive: true);
+    }
+
+    [Fact]
+    public async Task A_sweep_run_on_the_cluster_ends_with_its_leaderboard_and_list_status_and_leaderboard_agree_on_it()
+    {
+        var cluster = await StartSiloAsync();
+        var spec = Write("run.yaml", TinySpec("cluster-run", "[2.0e-5, 5.0e-5]", epochs: 1));
+
+        var run = await Cli.RunAsync(["sweep", "run", spec, .. cluster]);
+
+        Assert.True(run.ExitCode == 0, run.Error + run.Out);
+        var id = SweepId().Match(run.Out).Groups[1].Value;
+        Assert.StartsWith("cluster-run-", id, StringComparison.Ordinal);
+        var finalBoard = run.Out[run.Out.LastIndexOf("rank", StringComparison.Ordinal)..];
+        Assert.Equal(["t001", "t002"], Rows(finalBoard).Select(r => r[2]).Order());
+
+        var list = await Cli.RunAsync(["sweep", "list", .. cluster]);
+        Assert.True(list.ExitCode == 0, list.Error);
+        var row = Assert.Single(Rows(list.Out), r => r[0] == id);
+        // sweep, name, status, pending, running, completed, failed, cancelled
+        Assert.Equal(["cluster-run", "Finished", "0", "0", "2", "0", "0"], row[1..8]);
+
+        var status = await Cli.RunAsync(["sweep", "status", id, .. cluster]);
+        Assert.True(status.ExitCode == 0, status.Error);
+        Assert.StartsWith($"{id}: Finished", status.Out, StringComparison.Ordinal);
+        var trials = TrialRows(status.Out);
+        Assert.Equal(["t001", "t002"], trials.Select(r => r[0]));
+        Assert.All(trials, r => Assert.Equal("Completed", r[2]));
+        Assert.Equal(["learning_rate=2.0e-5", "learning_rate=5.0e-5"], trials.Select(r => r[1]));
+
+        var board = await Cli.RunAsync(["leaderboard", "--sweep", id, "--json", .. cluster]);
+        Assert.True(board.ExitCode == 0, board.Error);
+        var entries = JsonNode.Parse(board.Out)!.AsArray().Select(e => e!).ToList();
+        Assert.Equal(2, entries.Count);
+        Assert.All(entries, e => Assert.Equal(id, e["sweep"]!.GetValue<string>()));
+        Assert.All(entries, e => Assert.Equal("loss", e["metric"]!.GetValue<string>()));
+        Assert.All(entries, e => Assert.Equal("minimize", e["direction"]!.GetValue<string>()));
+        var byTrial = entries.ToDictionary(e => e["trial"]!.GetValue<string>());
+        Assert.Equal("2.0e-5", byTrial["t001"]["hyperparameters"]!["learning_rate"]!.GetValue<string>());
+        Assert.Equal("5.0e-5", byTrial["t002"]["hyperparameters"]!["learning_rate"]!.GetValue<string>());
+        var values = entries.Select(e => e["value"]!.GetValue<double>()).ToList();
+        Assert.All(values, v => Assert.True(double.IsFinite(v) && v > 0, $"loss {v}"));
+        // Each trial's value is the loss its final evaluation measured, and the status table shows the same.
+        Assert.All(entries, e => Assert.Equal(e["value"]!.GetValue<double>(), e["metrics"]!["loss"]!.GetValue<double>()));
+        Assert.Equal(trials.Select(r => r[8]),
+            entries.OrderBy(e => e["trial"]!.GetValue<string>()).Select(e => e["value"]!.GetValue<double>().ToString("F4", CultureInfo.InvariantCulture)));
+        // Loss is minimised: the lower loss ranks first.
+        Assert.Equal(values.Order(), values);
+
+        var best = await Cli.RunAsync(["leaderboard", "--sweep", id, "--top", "1", "--json", .. cluster]);
+        Assert.True(best.ExitCode == 0, best.Error);
+        var top = Assert.Single(JsonNode.Parse(best.Out)!.AsArray())!;
+        Assert.Equal(values.Min(), top["value"]!.GetValue<double>());
+        Assert.Equal(entries[0]["trial"]!.GetValue<string>(), top["trial"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task Status_shows_trials_not_yet_released_and_cancel_drops_the_running_one_and_cancels_the_rest()
+    {
+        var cluster = await StartSiloAsync();
+        var grains = _silo!.Services.GetRequiredService<IGrainFactory>();
+        var id = $"cancel-{Guid.NewGuid():N}";
+        var sweep = grains.GetGrain<ISweepGrain>(id);
+        // One trial at a time, three epochs of four steps each: the first trains for a while, the others wait unreleased.
+        await sweep.SubmitAsync(new SweepSubmission("cancel.yaml", TinySpec("cancel", "[1.0e-5, 2.0e-5, 3.0e-5]", epochs: 3)));
+        var first = grains.GetGrain<ITrialGrain>(TrialKeys.Format(id, "t001"));
+        await WaitUntilAsync(async () => (await first.GetAsync()).Progress is { Step: > 0 }, TimeSpan.FromMinutes(2));
+
+        var running = await Cli.RunAsync(["sweep", "status", id, .. cluster]);
+        Assert.True(running.ExitCode == 0, running.Error);
+        Assert.StartsWith($"{id}: Running", running.Out, StringComparison.Ordinal);
+        var rows = TrialRows(running.Out);
+        Assert.Equal(["Running", "Pending", "Pending"], rows.Select(r => r[2]));
+        Assert.Equal(["learning_rate=1.0e-5", "", ""], rows.Select(r => r[1]));
+        // Epoch and step come from one progress report: steps 1-4 are epoch 1, 5-8 epoch 2, 9-12 epoch 3.
+        var step = StepOfTwelve().Match(rows[0][5]);
+        Assert.True(step.Success, $"step '{rows[0][5]}'");
+        Assert.Equal($"{(int.Parse(step.Groups[1].Value, CultureInfo.InvariantCulture) + 3) / 4}/3", rows[0][4]);
+
+        var cancel = await Cli.RunAsync(["sweep", "cancel", id, .. cluster]);
+        Assert.True(cancel.ExitCode == 0, cancel.Error);
+        Assert.Contains($"{id}: cancelled", cancel.Out);
+        var slots = _silo.Services.GetRequiredService<SlotActivity>();
+        await WaitUntilAsync(() => Task.FromResult(slots.Running.Count == 0), TimeSpan.FromSeconds(30));
+
+        var cancelled = await Cli.RunAsync(["sweep", "status", id, .. cluster]);
+        Assert.True(cancelled.ExitCode == 0, cancelled.Error);
+        Assert.StartsWith($"{id}: Cancelled", cancelled.Out, StringComparison.Ordinal);
+        rows = TrialRows(cancelled.Out);
+        Assert.Equal(["t001", "t002", "t003"], rows.Select(r => r[0]));
+        Assert.All(rows, r => Assert.Equal("Cancelled", r[2]));
+        // The first trial started once; the others never did.
+        Assert.Equal(["1", "0", "0"], rows.Select(r => r[3]));
+
+        var list = await Cli.RunAsync(["sweep", "list", .. cluster]);
+        Assert.True(list.ExitCode == 0, list.Error);
+        var row = Assert.Single(Rows(list.Out), r => r[0] == id);
+        Assert.Equal(["Cancelled", "0", "0", "0", "0", "3"], row[2..8]);
+    }
+
+    [Fact]
+    public async Task A_sweep_the_cluster_does_not_have_is_named()
+    {
+        var cluster = await StartSiloAsync();
+
+        foreach (var command in new[] { "status", "cancel" })
+        {
+            var result = await Cli.RunAsync(["sweep", command, "no-such-sweep", .. cluster]);
+
+            Assert.Equal(2, result.ExitCode);
+            Assert.StartsWith("error: no sweep 'no-such-sweep' on this cluster", result.Error, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public async Task A_cluster_address_where_no_silo_listens_fails_within_seconds_naming_cluster_and_the_address()
+    {
+        var address = $"127.0.0.1:{FreePort()}";
+        var clock = Stopwatch.StartNew();
+
+        var result = await Cli.RunAsync("sweep", "list", "--cluster", address, "--cluster-id", "nobody");
+
+        Assert.Equal(2, result.ExitCode);
+        Assert.StartsWith($"error: --cluster: no silo of cluster 'nobody' (--cluster-id) answers at {address}", result.Error, StringComparison.Ordinal);
+        // One line, and nothing on stdout: no log of Orleans' connection attempts in front of it or among the results.
+        Assert.Single(result.Error.Trim().Split('\n'));
+        Assert.Equal("", result.Out);
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(20), $"took {clock.Elapsed}");
+    }
+
+    [Fact]
+    public async Task A_cluster_id_other_than_the_silos_is_refused_naming_it()
+    {
+        var cluster = await StartSiloAsync();
+        var clock = Stopwatch.StartNew();
+
+        var result = await Cli.RunAsync("sweep", "list", cluster[0], cluster[1], "--cluster-id", "some-other-cluster");
+
+        Assert.Equal(2, result.ExitCode);
+        Assert.StartsWith($"error: --cluster: no silo of cluster 'some-other-cluster' (--cluster-id) answers at {cluster[1]}", result.Error, StringComparison.Ordinal);
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(20), $"took {clock.Elapsed}");
+    }
+
+    [Theory]
+    [InlineData("not-an-address", "--cluster: 'not-an-address' is not HOST:PORT")]
+    [InlineData("no-such-host.invalid:30000", "--cluster: cannot resolve 'no-such-host.invalid'")]
+    public async Task A_cluster_address_that_is_not_a_gateway_address_is_named(string address, string expected)
+    {
+        var result = await Cli.RunAsync("leaderboard", "--cluster", address);
+
+        Assert.Equal(2, result.ExitCode);
+        Assert.StartsWith($"error: {expected}", result.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Top_below_one_is_refused_before_anything_connects_or_runs()
+    {
+        var spec = Write("top.yaml", TinySpec("top", "[2.0e-5]", epochs: 1));
+        // No silo listens here: a refusal must come from the flag, before any connection is tried.
+        var cluster = $"127.0.0.1:{FreePort()}";
+
+        var leaderboard = await Cli.RunAsync("leaderboard", "--top", "0", "--cluster", cluster);
+        var run = await Cli.RunAsync("sweep", "run", spec, "--top", "0", "--cluster", cluster);
+
+        foreach (var result in new[] { leaderboard, run })
+        {
+            Assert.NotEqual(0, result.ExitCode);
+            Assert.Contains("--top: must be at least 1, got 0.", result.Error);
+            Assert.DoesNotContain("--cluster", result.Error);
+        }
+    }
+
+    /// <summary>Starts a one-silo cluster of its own and returns the flags that reach it.</summary>
+    private async Task<string[]> StartSiloAsync()
+    {
+        var id = $"cli-test-{Guid.NewGuid():N}";
+        var options = new SiloOptions
+        {
+            StateDirectory = Path.Combine(_directory, "state"),
+            CheckpointDirectory = Path.Combine(_directory, "checkpoints"),
+            // The silo's slot imports the bundled model under the tests' home (Cli.Home sets it), not the user's cache.
+            ModelRoots = [Path.Combine(Cli.Home, "models")],
+            Slots = SiloSlots.Parse("cpu:1"),
+            SiloPort = FreePort(),
+            GatewayPort = FreePort(),
+            HttpPort = 0,
+            ClusterId = id,
+            ServiceId = id,
+        };
+        var builder = GridSilo.CreateBuilder(options);
+        builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        _silo = GridSilo.Build(builder);
+        await _silo.StartAsync();
+        return ["--cluster", $"127.0.0.1:{options.GatewayPort}", "--cluster-id", id];
+    }
+
+    /// <summary>Tiny trials (the size of SweepCommandTests' in-process sweep), released one at a time, ranked by validation loss.</summary>
+    private static string TinySpec(string name, string learningRates, int epochs) => $"""
+        name: {name}
+        trial:
+          task: text-classification
+          model: minilm
+          dataset: rotten_tomatoes
+          train_limit: 32
+          eval_limit: 16
+          max_length: 32
+          batch_size: 8
+          epochs: {epochs}
+          test_split: none
+        grid:
+          learning_rate: {learningRates}
+        objective:
+          metric: loss
+          mode: min
+        max_concurrent_trials: 1
+        """;
+
+    private string Write(string name, string text)
+    {
+        var path = Path.Combine(_directory, name);
+        File.WriteAllText(path, text);
+        return path;
+    }
+
+    /// <summary>A table's rows, header included, each as its trimmed cells.</summary>
+    private static List<string[]> Rows(string table) =>
+        [.. table.Split('\n')
+            .Where(line => line.StartsWith('│'))
+            .Select(line => line.Trim().Trim('│').Split('│').Select(cell => cell.Trim()).ToArray())];
+
+    private static List<string[]> TrialRows(string status) => [.. Rows(status).Where(r => TrialIdPattern().IsMatch(r[0]))];
+
+    private static async Task WaitUntilAsync(Func<Task<bool>> condition, TimeSpan limit)
+    {
+        var deadline = DateTime.UtcNow + limit;
+        while (!await condition())
+        {
+            if (DateTime.UtcNow > deadline) Assert.Fail($"not reached within {limit}");
+            await Task.Delay(200);
+        }
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    [GeneratedRegex(@"^sweep (\S+)$", RegexOptions.Multiline)]
+    private static partial Regex SweepId();
+
+    [GeneratedRegex(@"^t\d{3}$")]
+    private static partial Regex TrialIdPattern();
+
+    [GeneratedRegex(@"^([1-9]|1[0-2])/12$")]
+    private static partial Regex StepOfTwelve();
+}
