@@ -23,6 +23,9 @@ public sealed class GridOptions
     /// <summary>How often each silo re-reads the cluster's sweeps for /metrics.</summary>
     public TimeSpan MetricsRefreshInterval { get; set; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>How many ended sweeps /metrics keeps showing, besides every running one (the latest to end).</summary>
+    public int MetricsEndedSweeps { get; set; } = 20;
+
     /// <summary>How long an idle slot waits before asking the queue again.</summary>
     public TimeSpan IdlePollInterval { get; set; } = TimeSpan.FromSeconds(1);
 }

@@ -13,12 +13,12 @@ public sealed class ClusterRestartTests
     public async Task A_sweep_in_progress_carries_on_after_the_cluster_stops_and_starts_and_the_running_trial_loses_no_step()
     {
         using var directory = new TemporaryDirectory();
-        // A lease far longer than the test: a trial that was not given back at the stop would wait for it, and fail the test.
+        // A lease longer than the test may run: a trial that was not given back at the stop would wait for it, and fail the test.
         var options = Silos.Options(directory.Path) with
         {
             DataRoot = GridWorld.DataRoot(directory.Path),
             ModelRoots = [GridWorld.ModelCache],
-            LeaseDuration = TimeSpan.FromMinutes(30),
+            LeaseDuration = TimeSpan.FromMinutes(60),
         };
         // 96 examples in batches of 8: 12 steps an epoch, 36 in all, checkpoints only at epoch ends. One slot: while
         // the first trial trains, the second waits in the queue.
@@ -37,7 +37,7 @@ public sealed class ClusterRestartTests
         await using (var silo = await Silos.StartAsync(Silos.Restarted(options)))
         {
             var grains = silo.Services.GetRequiredService<IGrainFactory>();
-            var end = await GridWorld.WaitForEndAsync(grains.GetGrain<ISweepGrain>("restart"), TimeSpan.FromMinutes(5));
+            var end = await GridWorld.WaitForEndAsync(grains.GetGrain<ISweepGrain>("restart"), TimeSpan.FromMinutes(15), grains: grains);
 
             Assert.Equal(SweepStatus.Finished, end.Status);
             Assert.All(end.Trials, t => Assert.Equal(TrialStatus.Completed, t.Status));

@@ -44,6 +44,17 @@ public sealed class GridMetricsTests
     }
 
     [Fact]
+    public void Every_running_sweep_and_only_the_latest_ended_ones_have_series()
+    {
+        static SweepView Sweep(string id, bool ended) => new(id, "f1", new Dictionary<TrialStatus, int>(), null, ended);
+        SweepView[] submitted = [Sweep("old-1", true), Sweep("long-running", false), Sweep("old-2", true), Sweep("new-1", true), Sweep("new-2", true), Sweep("latest", false)];
+
+        Assert.Equal(["long-running", "new-1", "new-2", "latest"], GridView.Shown(submitted, keepEnded: 2).Select(s => s.SweepId));
+        Assert.Equal(["long-running", "latest"], GridView.Shown(submitted, keepEnded: 0).Select(s => s.SweepId));
+        Assert.Equal(submitted.Select(s => s.SweepId), GridView.Shown(submitted, keepEnded: 10).Select(s => s.SweepId));
+    }
+
+    [Fact]
     public async Task A_scrape_of_a_silo_shows_the_leaderboard_of_a_finished_sweep()
     {
         using var directory = new TemporaryDirectory();

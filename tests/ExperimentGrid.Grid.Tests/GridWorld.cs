@@ -1,6 +1,7 @@
 using ExperimentGrid.Core.Data;
 using ExperimentGrid.Core.Import;
 using ExperimentGrid.Core.Sweeps;
+using ExperimentGrid.Grains.Queue;
 using ExperimentGrid.Grains.Sweeps;
 using ExperimentGrid.Grains.Trials;
 using Orleans.Runtime;
@@ -56,8 +57,11 @@ internal static class GridWorld
         retries: {retries}
         """;
 
-    /// <summary>Polls until the sweep has ended, handing each snapshot to <paramref name="observe"/>; fails after <paramref name="limit"/>.</summary>
-    public static async Task<SweepSnapshot> WaitForEndAsync(ISweepGrain sweep, TimeSpan limit, Func<SweepSnapshot, Task>? observe = null)
+    /// <summary>
+    /// Polls until the sweep has ended, handing each snapshot to <paramref name="observe"/>; fails after
+    /// <paramref name="limit"/>, describing each trial as its grain sees it when <paramref name="grains"/> is given.
+    /// </summary>
+    public static async Task<SweepSnapshot> WaitForEndAsync(ISweepGrain sweep, TimeSpan limit, Func<SweepSnapshot, Task>? observe = null, IGrainFactory? grains = null)
     {
         var deadline = DateTime.UtcNow + limit;
         while (true)
@@ -75,9 +79,23 @@ internal static class GridWorld
             if (observe is not null) await observe(snapshot);
             if (snapshot.Status is SweepStatus.Finished or SweepStatus.Cancelled) return snapshot;
             if (DateTime.UtcNow > deadline)
-                Assert.Fail($"sweep {snapshot.SweepId} did not end within {limit}: {string.Join(", ", snapshot.Trials.Select(t => $"{t.TrialId}={t.Status}"))}");
+                Assert.Fail($"sweep {snapshot.SweepId} did not end within {limit}: {string.Join(", ", snapshot.Trials.Select(t => $"{t.TrialId}={t.Status}"))}"
+                    + (grains is null ? "" : await DescribeTrialsAsync(grains, snapshot)));
             await Task.Delay(250);
         }
+    }
+
+    private static async Task<string> DescribeTrialsAsync(IGrainFactory grains, SweepSnapshot sweep)
+    {
+        var lines = new List<string>();
+        foreach (var trial in sweep.Trials)
+        {
+            var t = await grains.GetGrain<ITrialGrain>(TrialKeys.Format(sweep.SweepId, trial.TrialId)).GetAsync();
+            lines.Add($"\n  {trial.TrialId}: {t.Status}, attempts {t.Attempts}, silo {t.Silo ?? "none"}, step {t.Progress?.Step.ToString() ?? "none"}, "
+                + $"checkpoint at step {t.CheckpointStep}, resumed from {t.ResumedFromStep?.ToString() ?? "none"}, error {t.Error ?? "none"}");
+        }
+        var queue = await grains.GetGrain<IWorkQueueGrain>(0).PeekAsync();
+        return string.Concat(lines) + $"\n  queue: [{string.Join(", ", queue)}]";
     }
 
     public static bool IsFinal(TrialStatus status) => status is TrialStatus.Completed or TrialStatus.Failed or TrialStatus.Cancelled;
