@@ -155,5 +155,13 @@ public sealed class SweepGrainTests(GridClusterFixture fixture) : IClassFixture<
         Assert.Equal(end.Trials.Select(t => t.TrialId).Order(), entries.Select(e => e.TrialId).Order());
         Assert.All(entries, e => Assert.Equal("learning_rate", Assert.Single(e.Hyperparameters).Field));
         Assert.True(entries[0].Score >= entries[1].Score);
+        // Each trial leaves its trained model, which serves predictions, and no checkpoint: nothing resumes a finished trial.
+        foreach (var entry in entries)
+        {
+            Assert.NotNull(entry.Model);
+            Assert.Equal([entry.Model], Directory.GetDirectories(Path.GetDirectoryName(entry.Model)!));
+            using var classifier = ExperimentGrid.Core.Inference.TextClassifier.Load(entry.Model, device: "cpu");
+            Assert.Equal(2, Assert.Single(classifier.Predict(["a gripping, beautifully acted film"])).Scores.Count);
+        }
     }
 }

@@ -33,6 +33,7 @@ internal static class LeaderboardCommand
                     value = e.Value,
                     hyperparameters = e.Hyperparameters.ToDictionary(h => h.Field, h => h.Value),
                     metrics = e.Metrics.ToDictionary(m => m.Metric, m => m.Value),
+                    model = e.Model,
                 }), Indented));
             else AnsiConsole.Write(Table(entries));
             return 0;

@@ -2,7 +2,7 @@ using ExperimentGrid.Grains.Trials;
 
 namespace ExperimentGrid.Grains.Leaderboard;
 
-/// <summary>A completed trial's place on the leaderboard.</summary>
+/// <summary>A completed trial's place on the leaderboard; <paramref name="Model"/> is its trained model's directory.</summary>
 [GenerateSerializer, Immutable]
 public sealed record LeaderboardEntry(
     [property: Id(0)] string SweepId,
@@ -11,7 +11,8 @@ public sealed record LeaderboardEntry(
     [property: Id(3)] double Value,
     [property: Id(4)] IReadOnlyList<HyperparameterValue> Hyperparameters,
     [property: Id(5)] IReadOnlyList<MetricReading> Metrics,
-    [property: Id(6)] DateTimeOffset RecordedAt)
+    [property: Id(6)] DateTimeOffset RecordedAt,
+    [property: Id(7)] string? Model = null)
 {
     public string TrialKey => TrialKeys.Format(SweepId, TrialId);
 

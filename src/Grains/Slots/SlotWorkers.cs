@@ -186,13 +186,21 @@ public sealed class SlotWorkers(
         if (final is null)
             throw new InvalidOperationException("the trial ended without an evaluation: its checkpoint had every epoch done, and it has no test split.");
         var trainSeconds = epochs.Sum(e => e.TrainSeconds);
-        trial.CompleteAsync(assignment.Attempt, new TrialOutcome(
+        var definition = assignment.Definition;
+        var model = Path.GetFullPath(Path.Combine(options.Value.Roots.CheckpointRoot, definition.SweepId, definition.TrialId, $"a{assignment.Attempt}-model"));
+        trainable.SaveModel(model);
+        var accepted = trial.CompleteAsync(assignment.Attempt, new TrialOutcome(
             final.Value(metric) ?? double.NaN,
             Readings(final),
             trainable.CompletedEpochs,
             trainable.GlobalStep,
             trainSeconds > 0 ? epochs.Sum(e => e.SamplesPerSecond * e.TrainSeconds) / trainSeconds : 0,
-            held.Elapsed.TotalSeconds)).GetAwaiter().GetResult();
+            held.Elapsed.TotalSeconds,
+            model)).GetAwaiter().GetResult();
+        // A finished trial resumes no more: its model stays, its checkpoints go. A slot that lost the trial leaves
+        // them to the slot that holds it.
+        if (accepted) DeleteOlderCheckpoints(model);
+        else Directory.Delete(model, recursive: true);
     }
 
     /// <summary>

@@ -99,7 +99,8 @@ public sealed record EpochReport(
 /// <summary>
 /// A finished trial's result: its objective and the final metrics. <paramref name="Seconds"/> is how long the last
 /// attempt held its slot, from claiming the trial to its final evaluation: model loading and evaluation included,
-/// the grid's own messaging and queueing not.
+/// the grid's own messaging and queueing not. <paramref name="Model"/> is the trained model, a Hugging Face directory
+/// under the checkpoint directory that `grid predict --model` (or transformers) loads.
 /// </summary>
 [GenerateSerializer, Immutable]
 public sealed record TrialOutcome(
@@ -108,7 +109,8 @@ public sealed record TrialOutcome(
     [property: Id(2)] int EpochsTrained,
     [property: Id(3)] int GlobalStep,
     [property: Id(4)] double SamplesPerSecond,
-    [property: Id(5)] double Seconds);
+    [property: Id(5)] double Seconds,
+    [property: Id(6)] string? Model = null);
 
 /// <summary>
 /// Everything known about a trial, for the CLI, the sweep and tests. <paramref name="Definition"/> is null while the
@@ -146,7 +148,8 @@ public interface ITrialGrain : IGrainWithStringKey
     /// <summary>Records a checkpoint written within an epoch; Abandon when the slot lost the trial (the checkpoint is not the trial's).</summary>
     Task<TrialDirective> ReportCheckpointAsync(int attempt, int globalStep, string checkpoint);
 
-    Task CompleteAsync(int attempt, TrialOutcome outcome);
+    /// <summary>Records the result and puts it on the leaderboard; false when the slot no longer held the trial.</summary>
+    Task<bool> CompleteAsync(int attempt, TrialOutcome outcome);
 
     /// <summary>
     /// The slot's silo is stopping: the trial goes back to the queue, to resume from <paramref name="checkpoint"/>

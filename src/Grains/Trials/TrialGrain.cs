@@ -88,17 +88,19 @@ public sealed class TrialGrain(
         return TrialDirective.Continue;
     }
 
-    public async Task CompleteAsync(int attempt, TrialOutcome outcome)
+    public async Task<bool> CompleteAsync(int attempt, TrialOutcome outcome)
     {
-        if (!Holds(attempt)) return;
+        if (!Holds(attempt)) return false;
         // The leaderboard first: it ignores a second record of this trial, so a crash between the two writes
         // (the trial runs again) cannot put the trial on the board twice or leave it off.
         await GrainFactory.GetGrain<ILeaderboardGrain>(LeaderboardKeys.All).RecordAsync(new LeaderboardEntry(
-            Definition.SweepId, Definition.TrialId, Definition.Objective, outcome.Objective, Definition.Hyperparameters, outcome.Metrics, DateTimeOffset.UtcNow));
+            Definition.SweepId, Definition.TrialId, Definition.Objective, outcome.Objective, Definition.Hyperparameters, outcome.Metrics, DateTimeOffset.UtcNow,
+            outcome.Model));
         S.Outcome = outcome;
         S.Progress = null;
         S.Error = null;
         await EndAsync(TrialStatus.Completed);
+        return true;
     }
 
     public async Task ReleaseAsync(int attempt, int globalStep, string? checkpoint)
