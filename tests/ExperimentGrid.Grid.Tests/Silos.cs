@@ -56,7 +56,7 @@ internal static class Silos
         return new Uri($"http://127.0.0.1:{bound.Port}/");
     }
 
-    private static int FreePort()
+    public static int FreePort()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();

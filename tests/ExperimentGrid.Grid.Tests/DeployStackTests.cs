@@ -1,0 +1,315 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Net;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using ExperimentGrid.Grains;
+using ExperimentGrid.Grains.Sweeps;
+using ExperimentGrid.Silo;
+using Microsoft.Extensions.DependencyInjection;
+using YamlDotNet.RepresentationModel;
+
+namespace ExperimentGrid.Grid.Tests;
+
+/// <summary>
+/// The deploy stack (docker-compose.yml, deploy/prometheus, deploy/grafana) agrees with itself and with the silo: no
+/// Docker engine runs here, so these read the files, parse the silos' command lines with the silo's own parser, and
+/// compare the dashboard's queries with what a real silo's /metrics exports.
+/// </summary>
+[Collection(SiloCollection.Name)]
+public sealed class DeployStackTests
+{
+    [Fact]
+    public void The_compose_file_runs_every_service_with_silos_on_postgres_at_distinct_addresses()
+    {
+        var compose = DeployFiles.Compose();
+        var services = compose.Map("services");
+
+        Assert.Equal(["grafana", "postgres", "prometheus", "silo-1", "silo-2"], services.Children.Keys.Select(k => k.ToString()).Order());
+        var (subnet, dynamicRange) = DeployFiles.GridNetwork(compose);
+        var silos = DeployFiles.Silos(compose);
+        Assert.Equal(2, silos.Count);
+        foreach (var silo in silos)
+        {
+            var parse = SiloCommand.Configure(new RootCommand()).Parse(silo.Command);
+            Assert.True(parse.Errors.Count == 0, $"{silo.Name}: {string.Join("; ", parse.Errors.Select(e => e.Message))}");
+            Assert.Contains("Host=postgres;", silo.Flag("--postgres"));
+            var address = IPAddress.Parse(silo.Flag("--address"));
+            Assert.Equal(address.ToString(), silo.Service.Map("networks").Map("grid").Scalar("ipv4_address"));
+            Assert.True(subnet.Contains(address), $"{silo.Name}: --address {address} is outside the grid network {subnet}");
+            Assert.False(dynamicRange.Contains(address), $"{silo.Name}: --address {address} is in {dynamicRange}, where Docker hands out addresses to other containers");
+            Assert.Equal("service_healthy", silo.Service.Map("depends_on").Map("postgres").Scalar("condition"));
+            // Checkpoints on one named volume at one path: a trial resumes on another silo from its last checkpoint.
+            Assert.Contains($"checkpoints:{silo.Flag("--checkpoints")}", silo.Volumes);
+            Assert.Contains(silo.Volumes, v => v.EndsWith($":{silo.Flag("--data-root")}:ro", StringComparison.Ordinal));
+        }
+        Assert.Equal(silos.Count, silos.Select(s => s.Flag("--address")).Distinct().Count());
+        Assert.Single(silos.Select(s => s.Flag("--postgres")).Distinct());
+        Assert.Contains(compose.Map("volumes").Children.Keys, k => k.ToString() == "checkpoints");
+    }
+
+    [Fact]
+    public void Prometheus_scrapes_every_silo_at_its_http_port_and_grafana_reads_that_prometheus()
+    {
+        var compose = DeployFiles.Compose();
+        var prometheus = DeployFiles.Yaml("deploy", "prometheus", "prometheus.yml");
+        var job = Assert.Single(prometheus.Sequence("scrape_configs").Cast<YamlMappingNode>());
+        var targets = job.Sequence("static_configs").Cast<YamlMappingNode>().SelectMany(c => c.Sequence("targets")).Select(t => t.ToString());
+
+        Assert.Equal(DeployFiles.Silos(compose).Select(s => $"{s.Name}:{s.HttpPort}").Order(), targets.Order());
+        Assert.Equal("5s", prometheus.Map("global").Scalar("scrape_interval"));
+        Assert.Contains("./deploy/prometheus/prometheus.yml:/etc/prometheus/prometheus.yml:ro", DeployFiles.Volumes(compose.Map("services").Map("prometheus")));
+
+        var datasource = Assert.Single(DeployFiles.Yaml("deploy", "grafana", "provisioning", "datasources", "prometheus.yml").Sequence("datasources").Cast<YamlMappingNode>());
+        Assert.Equal("http://prometheus:9090", datasource.Scalar("url"));
+        Assert.All(DeployFiles.DashboardDatasourceUids(), uid => Assert.Equal(datasource.Scalar("uid"), uid));
+        // Grafana finds the dashboard only where its provider looks, and the compose file must mount it there.
+        var provider = Assert.Single(DeployFiles.Yaml("deploy", "grafana", "provisioning", "dashboards", "dashboards.yml").Sequence("providers").Cast<YamlMappingNode>());
+        var grafana = DeployFiles.Volumes(compose.Map("services").Map("grafana"));
+        Assert.Contains($"./deploy/grafana/dashboards:{provider.Map("options").Scalar("path")}:ro", grafana);
+        Assert.Contains("./deploy/grafana/provisioning:/etc/grafana/provisioning:ro", grafana);
+    }
+
+    [Fact]
+    public async Task The_dashboard_queries_only_series_and_labels_a_silo_exports()
+    {
+        using var directory = new TemporaryDirectory();
+        var options = Silos.Options(directory.Path, slots: "cpu:1") with
+        {
+            DataRoot = GridWorld.DataRoot(directory.Path),
+            ModelRoots = [GridWorld.ModelCache],
+        };
+        await using var silo = await Silos.StartAsync(options);
+        var sweep = silo.Services.GetRequiredService<IGrainFactory>().GetGrain<ISweepGrain>("dashboard");
+        using var http = new HttpClient { BaseAddress = silo.HttpAddress() };
+        var exported = new Dictionary<string, HashSet<string>>();
+        string[] trialSeries = ["experimentgrid_trial_loss", "experimentgrid_trial_eval", "experimentgrid_trial_throughput_per_second"];
+
+        // Trial series exist only while a trial runs: enough epochs that scrapes every 100 ms see loss, then an eval.
+        await sweep.SubmitAsync(new SweepSubmission("dashboard.yaml", GridWorld.TinySpec("dashboard", "  learning_rate: [5.0e-5]", epochs: 3)));
+        while (!trialSeries.All(exported.ContainsKey))
+        {
+            Assert.False((await sweep.GetAsync()).Status is SweepStatus.Finished or SweepStatus.Cancelled,
+                $"the trial ended before a scrape showed all of {string.Join(", ", trialSeries)}; seen: {string.Join(", ", exported.Keys)}");
+            await ScrapeAsync(http, exported);
+            await Task.Delay(100);
+        }
+        await GridWorld.WaitForEndAsync(sweep, TimeSpan.FromMinutes(5));
+        await silo.Services.GetRequiredService<GridViewRefresher>().RefreshAsync();
+        await ScrapeAsync(http, exported);
+        await silo.StopAsync();
+
+        var queries = DeployFiles.DashboardQueries();
+        Assert.NotEmpty(queries);
+        foreach (var query in queries)
+        {
+            var metrics = DeployFiles.MetricNames(query.Expr);
+            Assert.True(metrics.Count > 0, $"'{query.Expr}' queries no experimentgrid series");
+            Assert.All(metrics, m => Assert.True(exported.ContainsKey(m), $"'{query.Expr}': the silo exports no {m}; it exports {string.Join(", ", exported.Keys.Order())}"));
+            // Prometheus adds instance and job to every series it scrapes.
+            var labels = metrics.SelectMany(m => exported[m]).Append("instance").Append("job").ToHashSet();
+            Assert.All(DeployFiles.LabelsUsed(query.Expr), l => Assert.True(labels.Contains(l), $"'{query.Expr}': {string.Join("/", metrics)} has no label {l}"));
+            var kept = DeployFiles.GroupedBy(query.Expr) ?? labels;
+            Assert.All(DeployFiles.LegendLabels(query.Legend), l => Assert.True(kept.Contains(l), $"legend '{query.Legend}' of '{query.Expr}' names {l}, which the query does not keep"));
+        }
+        // Each panel the dashboard promises has its series: sweeps, slots per silo, and per-trial loss, eval and throughput.
+        var queried = queries.SelectMany(q => DeployFiles.MetricNames(q.Expr)).ToHashSet();
+        var unshown = exported.Keys.Where(k => k.StartsWith("experimentgrid_", StringComparison.Ordinal) && k != "experimentgrid_silo_slots" && !queried.Contains(k)).ToList();
+        Assert.True(unshown.Count == 0, $"no panel shows {string.Join(", ", unshown)}");
+    }
+
+    [PrometheusFact]
+    public void Promtool_accepts_the_prometheus_config()
+    {
+        var (exitCode, output) = DeployFiles.Run(TestPrometheus.Promtool, "check", "config", DeployFiles.Path("deploy", "prometheus", "prometheus.yml"));
+
+        Assert.True(exitCode == 0, output);
+        Assert.Contains("SUCCESS", output);
+    }
+
+    [ComposeFact]
+    public void Docker_compose_accepts_the_compose_file()
+    {
+        var compose = ComposeFactAttribute.Command!;
+        var (exitCode, output) = DeployFiles.Run(compose[0], [.. compose[1..], "-f", DeployFiles.Path("docker-compose.yml"), "config", "--quiet"]);
+
+        Assert.True(exitCode == 0, $"{string.Join(' ', compose)} config: {output}");
+    }
+
+    /// <summary>Adds each series name on the silo's /metrics, with its label names, to <paramref name="exported"/>.</summary>
+    private static async Task ScrapeAsync(HttpClient http, Dictionary<string, HashSet<string>> exported)
+    {
+        foreach (var line in (await http.GetStringAsync(new Uri("metrics", UriKind.Relative))).Split('\n'))
+        {
+            if (line.Length == 0 || line.StartsWith('#')) continue;
+            var name = line[..line.IndexOfAny(['{', ' '])];
+            var labels = exported.TryGetValue(name, out var known) ? known : exported[name] = [];
+            var open = line.IndexOf('{', StringComparison.Ordinal);
+            if (open < 0) continue;
+            foreach (Match label in Regex.Matches(line[open..line.LastIndexOf('}')], @"(\w+)=""")) labels.Add(label.Groups[1].Value);
+        }
+    }
+}
+
+/// <summary>
+/// A test that needs a Docker Compose CLI (`docker compose`, else `docker-compose`) to validate the compose file; no
+/// engine is needed. Skipped where there is none, under CI too: CI machines have no Docker.
+/// </summary>
+public sealed class ComposeFactAttribute : FactAttribute
+{
+    public static string[]? Command { get; } = Find();
+
+    public ComposeFactAttribute()
+    {
+        if (Command is null) Skip = "no Docker Compose CLI: neither `docker compose` nor `docker-compose` is on PATH.";
+    }
+
+    private static string[]? Find()
+    {
+        if (TestPrometheus.OnPath("docker") is { } docker && DeployFiles.Run(docker, "compose", "version").ExitCode == 0) return [docker, "compose"];
+        return TestPrometheus.OnPath("docker-compose") is { } compose ? [compose] : null;
+    }
+}
+
+/// <summary>The deploy stack's files, read as a user's Docker Compose, Prometheus and Grafana would read them.</summary>
+internal static partial class DeployFiles
+{
+    public sealed record SiloService(string Name, YamlMappingNode Service, string[] Command, IReadOnlyList<string> Volumes)
+    {
+        public string Flag(string name)
+        {
+            var index = Array.IndexOf(Command, name);
+            Assert.True(index >= 0 && index + 1 < Command.Length, $"{Name}: its command has no {name}: {string.Join(' ', Command)}");
+            return Command[index + 1];
+        }
+
+        public string HttpPort => Command.Contains("--http-port") ? Flag("--http-port") : new SiloOptions().HttpPort.ToString(System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    public sealed record DashboardQuery(string Expr, string Legend);
+
+    public static string Root { get; } = FindRoot();
+
+    public static string Path(params string[] parts) => System.IO.Path.Combine([Root, .. parts]);
+
+    public static YamlMappingNode Compose() => Yaml("docker-compose.yml");
+
+    public static YamlMappingNode Yaml(params string[] parts)
+    {
+        var stream = new YamlStream();
+        using (var reader = new StreamReader(Path(parts))) stream.Load(reader);
+        return (YamlMappingNode)stream.Documents.Single().RootNode;
+    }
+
+    public static YamlMappingNode Map(this YamlMappingNode node, string key) => (YamlMappingNode)node[key];
+
+    public static YamlSequenceNode Sequence(this YamlMappingNode node, string key) => (YamlSequenceNode)node[key];
+
+    public static string Scalar(this YamlMappingNode node, string key) => Interpolate(((YamlScalarNode)node[key]).Value ?? "");
+
+    public static IReadOnlyList<string> Volumes(YamlMappingNode service) => [.. service.Sequence("volumes").Select(v => Interpolate(v.ToString()))];
+
+    /// <summary>The services built from the silo's Dockerfile, with their command lines as the silo receives them.</summary>
+    public static List<SiloService> Silos(YamlMappingNode compose) =>
+        [.. compose.Map("services").Children
+            .Where(s => s.Value is YamlMappingNode service && service.Children.ContainsKey("build") && service.Map("build").Scalar("dockerfile") == "deploy/images/silo.Dockerfile")
+            .Select(s => (Name: s.Key.ToString(), Service: (YamlMappingNode)s.Value))
+            .Select(s => new SiloService(s.Name, s.Service, [.. s.Service.Sequence("command").Select(a => Interpolate(a.ToString()))], Volumes(s.Service)))];
+
+    /// <summary>The grid network's subnet, and the range Docker hands addresses out of.</summary>
+    public static (IPNetwork Subnet, IPNetwork Dynamic) GridNetwork(YamlMappingNode compose)
+    {
+        var config = (YamlMappingNode)compose.Map("networks").Map("grid").Map("ipam").Sequence("config").Single();
+        return (IPNetwork.Parse(config.Scalar("subnet")), IPNetwork.Parse(config.Scalar("ip_range")));
+    }
+
+    /// <summary>Every query of the Grafana dashboard: the panels' targets and the template variables'.</summary>
+    public static List<DashboardQuery> DashboardQueries()
+    {
+        using var dashboard = JsonDocument.Parse(File.ReadAllText(Path("deploy", "grafana", "dashboards", "experimentgrid.json")));
+        var root = dashboard.RootElement;
+        var queries = root.GetProperty("panels").EnumerateArray()
+            .SelectMany(p => p.GetProperty("targets").EnumerateArray())
+            .Select(t => new DashboardQuery(t.GetProperty("expr").GetString()!, t.TryGetProperty("legendFormat", out var legend) ? legend.GetString()! : ""))
+            .ToList();
+        queries.AddRange(root.GetProperty("templating").GetProperty("list").EnumerateArray()
+            .Select(v => new DashboardQuery(VariableExpr().Match(v.GetProperty("definition").GetString()!).Groups[1].Value, "")));
+        return queries;
+    }
+
+    public static List<string> DashboardDatasourceUids()
+    {
+        using var dashboard = JsonDocument.Parse(File.ReadAllText(Path("deploy", "grafana", "dashboards", "experimentgrid.json")));
+        var uids = new List<string>();
+        Walk(dashboard.RootElement);
+        return uids;
+
+        void Walk(JsonElement element)
+        {
+            if (element.ValueKind == JsonValueKind.Object)
+            {
+                foreach (var property in element.EnumerateObject())
+                {
+                    if (property.Name == "datasource") uids.Add(property.Value.GetProperty("uid").GetString()!);
+                    else Walk(property.Value);
+                }
+            }
+            else if (element.ValueKind == JsonValueKind.Array)
+            {
+                foreach (var item in element.EnumerateArray()) Walk(item);
+            }
+        }
+    }
+
+    public static HashSet<string> MetricNames(string expr) => [.. MetricName().Matches(expr).Select(m => m.Value)];
+
+    /// <summary>Label names in the query's matchers and by/without clauses.</summary>
+    public static HashSet<string> LabelsUsed(string expr) =>
+        [.. Matcher().Matches(expr).Select(m => m.Groups[1].Value), .. (GroupedBy(expr) ?? [])];
+
+    /// <summary>The labels an aggregation keeps (its by clause), or null when the query aggregates none away.</summary>
+    public static HashSet<string>? GroupedBy(string expr) =>
+        By().Match(expr) is { Success: true } by ? [.. by.Groups[1].Value.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)] : null;
+
+    public static HashSet<string> LegendLabels(string legend) => [.. LegendLabel().Matches(legend).Select(m => m.Groups[1].Value)];
+
+    public static (int ExitCode, string Output) Run(string program, params string[] arguments)
+    {
+        var start = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var argument in arguments) start.ArgumentList.Add(argument);
+        using var process = Process.Start(start)!;
+        var error = process.StandardError.ReadToEndAsync();
+        var output = process.StandardOutput.ReadToEnd();
+        process.WaitForExit();
+        return (process.ExitCode, output + error.Result);
+    }
+
+    /// <summary>Compose's ${NAME:-default} and ${NAME-default}, as `docker compose config` resolves them.</summary>
+    private static string Interpolate(string value) =>
+        Variable().Replace(value, m => Environment.GetEnvironmentVariable(m.Groups[1].Value) is { Length: > 0 } set ? set : m.Groups[2].Value);
+
+    private static string FindRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+            if (File.Exists(System.IO.Path.Combine(dir.FullName, "ExperimentGrid.sln"))) return dir.FullName;
+        throw new DirectoryNotFoundException($"no ExperimentGrid.sln above {AppContext.BaseDirectory}");
+    }
+
+    [GeneratedRegex(@"\$\{(\w+):?-([^}]*)\}")]
+    private static partial Regex Variable();
+
+    [GeneratedRegex(@"\bexperimentgrid_[a-z0-9_]+\b")]
+    private static partial Regex MetricName();
+
+    [GeneratedRegex(@"(\w+)\s*(?:=~|!~|!=|=)\s*""")]
+    private static partial Regex Matcher();
+
+    [GeneratedRegex(@"\bby\s*\(([^)]*)\)")]
+    private static partial Regex By();
+
+    [GeneratedRegex(@"\{\{\s*(\w+)\s*\}\}")]
+    private static partial Regex LegendLabel();
+
+    [GeneratedRegex(@"^label_values\((.*),\s*\w+\)$")]
+    private static partial Regex VariableExpr();
+}
