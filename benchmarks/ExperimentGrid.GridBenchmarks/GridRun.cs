@@ -42,10 +42,14 @@ public sealed record Workload(int Trials, int TrainLimit, int ThreadsPerSilo)
 /// <summary>One trial's record, as its grain kept it.</summary>
 public sealed record TrialTiming(string TrialId, double Seconds, int Attempts);
 
+/// <summary>Cores busy on average during the sweep: in the silo processes, and elsewhere on the machine (null off Linux).</summary>
+public sealed record CpuUse(double Silos, double? Elsewhere);
+
 /// <summary>What one silo count measured.</summary>
 /// <param name="TrialStarts">Per silo, the trial attempts its slot started.</param>
 /// <param name="Warnings">Per silo, the warnings and errors it logged between the submission and the sweep's end.</param>
-public sealed record RunResult(int Silos, TimeSpan Healthy, TimeSpan Wall, IReadOnlyList<TrialTiming> Trials, IReadOnlyList<int> TrialStarts, IReadOnlyList<int> Warnings)
+public sealed record RunResult(int Silos, TimeSpan Healthy, TimeSpan Wall, IReadOnlyList<TrialTiming> Trials, CpuUse Cpu,
+    IReadOnlyList<int> TrialStarts, IReadOnlyList<int> Warnings)
 {
     /// <summary>One cpu:1 slot per silo.</summary>
     public int Slots => Silos;
@@ -88,8 +92,8 @@ public static class GridRun
                 var grains = client.Services.GetRequiredService<IClusterClient>();
                 // Start-up and shutdown warnings (a watchdog complaining of a slow start, a client's connection reset) are not the sweep's.
                 var warningsBefore = processes.Select(p => p.Warnings).ToList();
-                var (wall, trials) = await RunSweepAsync(grains, workload, paths.Model, processes, cancellationToken);
-                return new RunResult(silos, healthy, wall, trials, [.. processes.Select(p => p.TrialStarts)],
+                var (wall, trials, cpu) = await RunSweepAsync(grains, workload, paths.Model, processes, cancellationToken);
+                return new RunResult(silos, healthy, wall, trials, cpu, [.. processes.Select(p => p.TrialStarts)],
                     [.. processes.Select((p, i) => p.Warnings - warningsBefore[i])]);
             }
             finally
@@ -111,10 +115,13 @@ public static class GridRun
         }
     }
 
-    private static async Task<(TimeSpan Wall, List<TrialTiming> Trials)> RunSweepAsync(
+    private static async Task<(TimeSpan Wall, List<TrialTiming> Trials, CpuUse Cpu)> RunSweepAsync(
         IGrainFactory grains, Workload workload, string model, IReadOnlyList<SiloProcess> silos, CancellationToken cancellationToken)
     {
         var sweep = grains.GetGrain<ISweepGrain>(SweepId);
+        // The machine's CPU time less the silos' is PostgreSQL, this client and whatever else ran: a job sharing the CPU shows there.
+        var machineBefore = Machine.BusyCpuTime();
+        var silosBefore = SilosCpuTime(silos);
         var clock = Stopwatch.StartNew();
         await sweep.SubmitAsync(new SweepSubmission("gridbench.yaml", workload.Spec(model)));
         SweepSnapshot end;
@@ -128,6 +135,9 @@ public static class GridRun
             await Task.Delay(PollInterval, cancellationToken);
         }
         var wall = clock.Elapsed;
+        var siloSeconds = (SilosCpuTime(silos) - silosBefore).TotalSeconds;
+        var machineSeconds = (Machine.BusyCpuTime() - machineBefore)?.TotalSeconds;
+        var cpu = new CpuUse(siloSeconds / wall.TotalSeconds, (machineSeconds - siloSeconds) / wall.TotalSeconds);
 
         var trials = new List<TrialTiming>();
         foreach (var trial in end.Trials)
@@ -137,8 +147,10 @@ public static class GridRun
                 throw new BenchmarkException($"trial {trial.TrialId} ended {snapshot.Status} after {snapshot.Attempts} attempt(s): {snapshot.Error ?? "no error recorded"}");
             trials.Add(new TrialTiming(trial.TrialId, outcome.Seconds, snapshot.Attempts));
         }
-        return (wall, trials);
+        return (wall, trials, cpu);
     }
+
+    private static TimeSpan SilosCpuTime(IReadOnlyList<SiloProcess> silos) => silos.Aggregate(TimeSpan.Zero, (sum, silo) => sum + silo.CpuTime);
 
     private static async Task<IHost> ConnectAsync(string postgres, string clusterId, CancellationToken cancellationToken)
     {

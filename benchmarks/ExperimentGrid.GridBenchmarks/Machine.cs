@@ -22,6 +22,20 @@ public sealed record LoadAverage(double One, double Five, double Fifteen)
 /// <summary>Facts about this machine that a reader needs to compare runs.</summary>
 public static class Machine
 {
+    /// <summary>
+    /// CPU time every process on this machine has used since boot (user, nice, system, irq, softirq in /proc/stat);
+    /// null off Linux. Idle, I/O wait and time stolen by the hypervisor are not anyone's work here.
+    /// </summary>
+    public static TimeSpan? BusyCpuTime()
+    {
+        const string path = "/proc/stat";
+        if (!File.Exists(path)) return null;
+        var ticks = File.ReadLines(path).First().Split(' ', StringSplitOptions.RemoveEmptyEntries).Skip(1)
+            .Select(f => long.Parse(f, CultureInfo.InvariantCulture)).ToArray();
+        // /proc/stat counts in USER_HZ, which Linux fixes at 100 per second for user space.
+        return TimeSpan.FromSeconds((ticks[0] + ticks[1] + ticks[2] + ticks[5] + ticks[6]) / 100.0);
+    }
+
     public static string CpuModel()
     {
         const string cpuInfo = "/proc/cpuinfo";

@@ -37,15 +37,16 @@ public static class Report
             Line($"- **Another job shared the CPU**: the 1-minute load average was {load.One:F2} on {cores} cores when the benchmark started.");
         Line($"- OS: {RuntimeInformation.OSDescription} ({RuntimeInformation.OSArchitecture}); {RuntimeInformation.FrameworkDescription}");
         Line();
-        Line("| Silos (slots) | Silos healthy after | Sweep wall | Σ trial time | Trial time, mean (min–max) | Σ trial time / wall | Wall speed-up over 1 silo | Idle slot time per trial |");
-        Line("|---:|---:|---:|---:|---:|---:|---:|---:|");
+        Line("| Silos (slots) | Silos healthy after | Sweep wall | Σ trial time | Trial time, mean (min–max) | Σ trial time / wall | Wall speed-up over 1 silo | Idle slot time per trial | CPU: silos / elsewhere |");
+        Line("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         var single = results.FirstOrDefault(r => r.Silos == 1);
         foreach (var r in results)
         {
             var seconds = r.Trials.Select(t => t.Seconds).ToList();
             var speedUp = single is null ? "–" : $"{single.Wall.TotalSeconds / r.Wall.TotalSeconds:F2}×";
             Line($"| {r.Silos} ({r.Slots}) | {r.Healthy.TotalSeconds:F1} s | {r.Wall.TotalSeconds:F1} s | {r.TrialSeconds:F1} s | " +
-                 $"{seconds.Average():F2} s ({seconds.Min():F2}–{seconds.Max():F2}) | {r.Parallelism:F2} | {speedUp} | {r.IdleSlotSecondsPerTrial:F2} s |");
+                 $"{seconds.Average():F2} s ({seconds.Min():F2}–{seconds.Max():F2}) | {r.Parallelism:F2} | {speedUp} | {r.IdleSlotSecondsPerTrial:F2} s | " +
+                 $"{r.Cpu.Silos:F2} / {(r.Cpu.Elsewhere is { } elsewhere ? $"{elsewhere:F2}" : "unknown")} cores |");
         }
         Line();
         foreach (var r in results)
@@ -64,7 +65,9 @@ public static class Report
              "queue once a second, so the first trial can wait up to 1 s), grain calls, state writes in PostgreSQL, the leaderboard record " +
              "and the sweep's completion, and up to one poll interval of this benchmark. With more silos it also counts slots left waiting " +
              "while the last trials finish. Silos that share too few cores make every trial slower: that shows in the trial time, " +
-             "and in the wall speed-up, not in the idle time.");
+             "and in the wall speed-up, not in the idle time. *CPU* is the cores busy on average during the sweep (from /proc/stat and each " +
+             "silo's CPU time): in the silo processes, and elsewhere on the machine, which is PostgreSQL serving the grid, this " +
+             "benchmark's client, and any other job. More than a few tenths of a core elsewhere means another job shared the CPU.");
         return text.ToString();
     }
 }

@@ -41,6 +41,9 @@ public sealed partial class SiloProcess : IDisposable
 
     public bool HasExited => _process.HasExited;
 
+    /// <summary>CPU time the silo has used so far, all its threads.</summary>
+    public TimeSpan CpuTime => _process.TotalProcessorTime;
+
     public static SiloProcess Start(SiloLaunch launch)
     {
         var (siloPort, gatewayPort, httpPort) = (FreePort(), FreePort(), FreePort());
