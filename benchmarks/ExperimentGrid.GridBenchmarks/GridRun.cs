@@ -122,14 +122,22 @@ public static class GridRun
         // The machine's CPU time less the silos' is PostgreSQL, this client and whatever else ran: a job sharing the CPU shows there.
         var machineBefore = Machine.BusyCpuTime();
         var silosBefore = SilosCpuTime(silos);
+        // Any silo that exits spoils the measurement; a call to a grain it held would only time out 30 s later.
+        var anyExit = Task.WhenAny(silos.Select(s => s.ExitAsync()));
+        async Task<T> UnlessASiloExits<T>(Task<T> call)
+        {
+            if (await Task.WhenAny(call, anyExit) != call)
+                foreach (var silo in silos) silo.EnsureRunning("during the sweep");
+            return await call;
+        }
+
         var clock = Stopwatch.StartNew();
-        await sweep.SubmitAsync(new SweepSubmission("gridbench.yaml", workload.Spec(model)));
+        await UnlessASiloExits(sweep.SubmitAsync(new SweepSubmission("gridbench.yaml", workload.Spec(model))));
         SweepSnapshot end;
         while (true)
         {
-            end = await sweep.GetAsync();
+            end = await UnlessASiloExits(sweep.GetAsync());
             if (end.Status is SweepStatus.Finished or SweepStatus.Cancelled) break;
-            foreach (var silo in silos) silo.EnsureRunning("during the sweep");
             if (clock.Elapsed > SweepLimit)
                 throw new BenchmarkException($"the sweep did not end within {SweepLimit.TotalMinutes:F0} minutes: {string.Join(", ", end.Trials.Select(t => $"{t.TrialId}={t.Status}"))}");
             await Task.Delay(PollInterval, cancellationToken);

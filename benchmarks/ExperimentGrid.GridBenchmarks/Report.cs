@@ -7,6 +7,9 @@ namespace ExperimentGrid.GridBenchmarks;
 /// <summary>The results as Markdown, ready to paste into the README, with the facts needed to compare runs.</summary>
 public static class Report
 {
+    /// <summary>Cores busy outside the silos above which another job took CPU from them; PostgreSQL and the client alone take about a tenth of one.</summary>
+    private const double SharedCpuThreshold = 0.3;
+
     public static string Render(BenchmarkSettings settings, string command, string server, IReadOnlyList<RunResult> results,
         LoadAverage? loadBefore, LoadAverage? loadAfter, TimeSpan total)
     {
@@ -31,10 +34,12 @@ public static class Report
         Line($"- Sweep: {workload.Trials} trials (seeds 1 to {workload.Trials}) fine-tuning MiniLM for text classification on {Workload.Dataset}: " +
              $"{workload.TrainLimit} training examples, max_length {Workload.MaxLength}, batch {Workload.BatchSize}, 1 epoch, {Workload.EvalLimit} evaluated, " +
              "no test split, one checkpoint at the epoch's end, no retries.");
-        Line($"- Load average (1, 5, 15 min): {loadBefore?.ToString() ?? "unknown"} before, {loadAfter?.ToString() ?? "unknown"} after. " +
+        Line($"- Load average (1, 5, 15 min): {loadBefore?.ToString() ?? "unknown"} before, {loadAfter?.ToString() ?? "unknown"} after (the benchmark's own silos count in that). " +
              $"The whole benchmark took {total.TotalMinutes:F1} min.");
-        if (loadBefore is { } load && load.One > cores)
-            Line($"- **Another job shared the CPU**: the 1-minute load average was {load.One:F2} on {cores} cores when the benchmark started.");
+        // The load average lags by minutes (a run just before this one still shows in it); CPU time used during each sweep does not.
+        foreach (var r in results.Where(r => r.Cpu.Elsewhere > SharedCpuThreshold))
+            Line($"- **Another job shared the CPU** during the sweep on {r.Silos} silo{(r.Silos == 1 ? "" : "s")}: " +
+                 $"{r.Cpu.Elsewhere:F2} cores were busy outside the silos. Its row is not a clean measurement.");
         Line($"- OS: {RuntimeInformation.OSDescription} ({RuntimeInformation.OSArchitecture}); {RuntimeInformation.FrameworkDescription}");
         Line();
         Line("| Silos (slots) | Silos healthy after | Sweep wall | Σ trial time | Trial time, mean (min–max) | Σ trial time / wall | Wall speed-up over 1 silo | Idle slot time per trial | CPU: silos / elsewhere |");
@@ -67,7 +72,7 @@ public static class Report
              "while the last trials finish. Silos that share too few cores make every trial slower: that shows in the trial time, " +
              "and in the wall speed-up, not in the idle time. *CPU* is the cores busy on average during the sweep (from /proc/stat and each " +
              "silo's CPU time): in the silo processes, and elsewhere on the machine, which is PostgreSQL serving the grid, this " +
-             "benchmark's client, and any other job. More than a few tenths of a core elsewhere means another job shared the CPU.");
+             $"benchmark's client, and any other job. More than {SharedCpuThreshold:F1} cores elsewhere means another job shared the CPU.");
         return text.ToString();
     }
 }

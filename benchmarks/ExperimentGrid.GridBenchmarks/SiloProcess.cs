@@ -97,12 +97,19 @@ public sealed partial class SiloProcess : IDisposable
             }
             await Task.Delay(250, cancellationToken);
         }
-        throw new BenchmarkException($"silo on port {SiloPort} was not healthy within {limit.TotalSeconds:F0} s\n{Tail(40)}");
+        throw new BenchmarkException($"silo on port {SiloPort} was not healthy within {limit.TotalSeconds:F0} s");
     }
+
+    /// <summary>Completes when the silo process exits.</summary>
+    public Task ExitAsync() => _process.WaitForExitAsync();
 
     public void EnsureRunning(string when)
     {
-        if (_process.HasExited) throw new BenchmarkException($"silo on port {SiloPort} exited with code {_process.ExitCode} {when}\n{Tail(40)}");
+        if (!_process.HasExited) return;
+        // A process killed by a signal reports 128 + its number: 137 SIGKILL, 139 SIGSEGV (the kernel log has the faulting library).
+        var code = _process.ExitCode;
+        var signal = code > 128 ? $" (signal {code - 128}; see dmesg)" : "";
+        throw new BenchmarkException($"silo on port {SiloPort} exited with code {code}{signal} {when}");
     }
 
     /// <summary>The last <paramref name="lines"/> lines this silo wrote, with where the whole log is.</summary>
