@@ -14,10 +14,8 @@ public sealed class ClusterRestartTests
     {
         using var directory = new TemporaryDirectory();
         // A lease longer than the test may run: a trial that was not given back at the stop would wait for it, and fail the test.
-        var options = Silos.Options(directory.Path) with
+        var options = Silos.Training(directory.Path) with
         {
-            DataRoot = GridWorld.DataRoot(directory.Path),
-            ModelRoots = [GridWorld.ModelCache],
             LeaseDuration = TimeSpan.FromMinutes(60),
         };
         // 96 examples in batches of 8: 12 steps an epoch, 36 in all, checkpoints only at epoch ends. One slot: while

@@ -74,11 +74,7 @@ public sealed class DeployStackTests
     public async Task The_dashboard_queries_only_series_and_labels_a_silo_exports()
     {
         using var directory = new TemporaryDirectory();
-        var options = Silos.Options(directory.Path, slots: "cpu:1") with
-        {
-            DataRoot = GridWorld.DataRoot(directory.Path),
-            ModelRoots = [GridWorld.ModelCache],
-        };
+        var options = Silos.Training(directory.Path);
         await using var silo = await Silos.StartAsync(options);
         var sweep = silo.Services.GetRequiredService<IGrainFactory>().GetGrain<ISweepGrain>("dashboard");
         using var http = new HttpClient { BaseAddress = silo.HttpAddress() };

@@ -58,11 +58,7 @@ public sealed class GridMetricsTests
     public async Task A_scrape_of_a_silo_shows_the_leaderboard_of_a_finished_sweep()
     {
         using var directory = new TemporaryDirectory();
-        var options = Silos.Options(directory.Path, slots: "cpu:1") with
-        {
-            DataRoot = GridWorld.DataRoot(directory.Path),
-            ModelRoots = [GridWorld.ModelCache],
-        };
+        var options = Silos.Training(directory.Path);
         await using var silo = await Silos.StartAsync(options);
         var grains = silo.Services.GetRequiredService<IGrainFactory>();
         var sweep = grains.GetGrain<ISweepGrain>("scraped");

@@ -20,11 +20,7 @@ public sealed class PrometheusScrapeTests
     public async Task Prometheus_scrapes_a_finished_sweeps_leaderboard_and_trial_counts_and_runs_the_dashboards_queries()
     {
         using var directory = new TemporaryDirectory();
-        var options = Silos.Options(directory.Path, slots: "cpu:1") with
-        {
-            DataRoot = GridWorld.DataRoot(directory.Path),
-            ModelRoots = [GridWorld.ModelCache],
-        };
+        var options = Silos.Training(directory.Path);
         await using var silo = await Silos.StartAsync(options);
         var grains = silo.Services.GetRequiredService<IGrainFactory>();
         var sweep = grains.GetGrain<ISweepGrain>("scraped");

@@ -34,6 +34,13 @@ internal static class Silos
         };
     }
 
+    /// <summary>A silo of a new cluster that trains: sweeps read <see cref="GridWorld"/>'s data root and model cache.</summary>
+    public static SiloOptions Training(string directory) => Options(directory) with
+    {
+        DataRoot = GridWorld.DataRoot(directory),
+        ModelRoots = [GridWorld.ModelCache],
+    };
+
     /// <summary>The same cluster and store on new ports, as a restarted silo would be.</summary>
     public static SiloOptions Restarted(SiloOptions options) => options with { SiloPort = FreePort(), GatewayPort = FreePort() };
 
