@@ -78,13 +78,15 @@ public sealed class SlotWorkers(
             try
             {
                 var key = grains.GetGrain<IWorkQueueGrain>(0).ClaimAsync().GetAwaiter().GetResult();
-                var assignment = key is null ? null : grains.GetGrain<ITrialGrain>(key).StartAsync($"{SiloName} {slot}").GetAwaiter().GetResult();
-                if (assignment is null)
+                if (key is null)
                 {
                     stopping.WaitHandle.WaitOne(options.Value.IdlePollInterval);
                     continue;
                 }
-                Run(slot, assignment, stopping);
+                // Null for a trial that moved on while it waited (cancelled, or started from a duplicate entry): the
+                // next one may be waiting already, so the slot asks again at once.
+                var assignment = grains.GetGrain<ITrialGrain>(key).StartAsync($"{SiloName} {slot}").GetAwaiter().GetResult();
+                if (assignment is not null) Run(slot, assignment, stopping);
             }
             catch (Exception e) when (!stopping.IsCancellationRequested)
             {
