@@ -61,9 +61,7 @@ public sealed class GridMetricsTests
         var options = Silos.Training(directory.Path);
         await using var silo = await Silos.StartAsync(options);
         var grains = silo.Services.GetRequiredService<IGrainFactory>();
-        var sweep = grains.GetGrain<ISweepGrain>("scraped");
-        await sweep.SubmitAsync(new SweepSubmission("scraped.yaml", GridWorld.TinySpec("scraped", "  learning_rate: [2.0e-5, 5.0e-5]")));
-        await GridWorld.WaitForEndAsync(sweep, TimeSpan.FromMinutes(5));
+        await GridWorld.RunTwoTrialSweepAsync(grains, "scraped");
         // The slot lets go of its trial just after reporting the result that ended the sweep.
         var slots = silo.Services.GetRequiredService<SlotActivity>();
         for (var i = 0; slots.Running.Count > 0; i++)

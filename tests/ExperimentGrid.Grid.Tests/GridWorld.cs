@@ -1,10 +1,10 @@
 using ExperimentGrid.Core.Data;
 using ExperimentGrid.Core.Import;
 using ExperimentGrid.Core.Sweeps;
+using ExperimentGrid.Grains;
 using ExperimentGrid.Grains.Queue;
 using ExperimentGrid.Grains.Sweeps;
 using ExperimentGrid.Grains.Trials;
-using Orleans.Runtime;
 
 namespace ExperimentGrid.Grid.Tests;
 
@@ -57,6 +57,14 @@ internal static class GridWorld
         retries: {retries}
         """;
 
+    /// <summary>Runs a sweep of two tiny trials (learning rates 2e-5 and 5e-5) named <paramref name="name"/> to its end.</summary>
+    public static async Task<SweepSnapshot> RunTwoTrialSweepAsync(IGrainFactory grains, string name)
+    {
+        var sweep = grains.GetGrain<ISweepGrain>(name);
+        await sweep.SubmitAsync(new SweepSubmission($"{name}.yaml", TinySpec(name, "  learning_rate: [2.0e-5, 5.0e-5]")));
+        return await WaitForEndAsync(sweep, TimeSpan.FromMinutes(5), grains: grains);
+    }
+
     /// <summary>
     /// Polls until the sweep has ended, handing each snapshot to <paramref name="observe"/>; fails after
     /// <paramref name="limit"/>, describing each trial as its grain sees it when <paramref name="grains"/> is given.
@@ -71,7 +79,7 @@ internal static class GridWorld
             {
                 snapshot = await sweep.GetAsync();
             }
-            catch (Exception e) when (e is TimeoutException or SiloUnavailableException or OrleansMessageRejectionException && DateTime.UtcNow < deadline)
+            catch (Exception e) when (ClusterFaults.IsUnreachable(e) && DateTime.UtcNow < deadline)
             {
                 // The sweep's silo was killed: calls fail until the cluster declares it dead and the grain moves.
                 continue;

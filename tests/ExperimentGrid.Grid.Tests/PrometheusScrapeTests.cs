@@ -23,9 +23,7 @@ public sealed class PrometheusScrapeTests
         var options = Silos.Training(directory.Path);
         await using var silo = await Silos.StartAsync(options);
         var grains = silo.Services.GetRequiredService<IGrainFactory>();
-        var sweep = grains.GetGrain<ISweepGrain>("scraped");
-        await sweep.SubmitAsync(new SweepSubmission("scraped.yaml", GridWorld.TinySpec("scraped", "  learning_rate: [2.0e-5, 5.0e-5]")));
-        var finished = await GridWorld.WaitForEndAsync(sweep, TimeSpan.FromMinutes(5));
+        var finished = await GridWorld.RunTwoTrialSweepAsync(grains, "scraped");
         await silo.Services.GetRequiredService<GridViewRefresher>().RefreshAsync();
         var best = Assert.Single(await grains.GetGrain<ILeaderboardGrain>(LeaderboardKeys.All).TopAsync("scraped", 1));
 

@@ -148,9 +148,7 @@ public sealed class SweepGrainTests(GridClusterFixture fixture) : IClassFixture<
     [Fact]
     public async Task A_finished_sweep_puts_each_completed_trial_on_the_leaderboard_once()
     {
-        var sweep = Grains.GetGrain<ISweepGrain>($"board-{Guid.NewGuid():N}");
-        await sweep.SubmitAsync(new SweepSubmission("board.yaml", GridWorld.TinySpec("board", "  learning_rate: [2.0e-5, 5.0e-5]")));
-        var end = await GridWorld.WaitForEndAsync(sweep, SweepLimit);
+        var end = await GridWorld.RunTwoTrialSweepAsync(Grains, $"board-{Guid.NewGuid():N}");
         var entries = await Grains.GetGrain<ILeaderboardGrain>(LeaderboardKeys.All).TopAsync(end.SweepId, 100);
         Assert.Equal(end.Trials.Select(t => t.TrialId).Order(), entries.Select(e => e.TrialId).Order());
         Assert.All(entries, e => Assert.Equal("learning_rate", Assert.Single(e.Hyperparameters).Field));

@@ -218,7 +218,7 @@ public sealed class SlotWorkers(
             if (saved is not null) DeleteOlderCheckpoints(saved);
             _logger.LogInformation("Slot {Slot}: gave back trial {Trial} at step {Step}", slot, assignment.Definition.Key, trainable.GlobalStep);
         }
-        catch (Exception e) when (e is TimeoutException or SiloUnavailableException or OrleansMessageRejectionException)
+        catch (Exception e) when (ClusterFaults.IsUnreachable(e))
         {
             _logger.LogWarning(e, "Slot {Slot}: cannot give back trial {Trial}; it resumes when its lease runs out", slot, assignment.Definition.Key);
         }
@@ -244,7 +244,7 @@ public sealed class SlotWorkers(
             DeleteOlderCheckpoints(saved);
             return true;
         }
-        catch (Exception e) when (e is TimeoutException or SiloUnavailableException or OrleansMessageRejectionException)
+        catch (Exception e) when (ClusterFaults.IsUnreachable(e))
         {
             // The trial grain is moving; training goes on, and the next checkpoint is recorded instead.
             _logger.LogWarning(e, "Slot {Slot}: cannot record the checkpoint of {Trial} at step {Step}", slot, assignment.Definition.Key, step.Step);

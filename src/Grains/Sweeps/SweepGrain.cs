@@ -4,7 +4,6 @@ using ExperimentGrid.Grains.Trials;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Orleans.Concurrency;
-using Orleans.Runtime;
 
 namespace ExperimentGrid.Grains.Sweeps;
 
@@ -167,7 +166,7 @@ public sealed class SweepGrain(
                 if (actual is null) await Trial(id).InitializeAsync(Definition(_plan!.Trials[S.TrialIds.IndexOf(id)]));
                 else await OnTrialStatusAsync(id, actual.Value);
             }
-            catch (Exception e) when (e is TimeoutException or SiloUnavailableException or OrleansMessageRejectionException)
+            catch (Exception e) when (ClusterFaults.IsUnreachable(e))
             {
                 // The trial's silo is being declared dead; its grain moves, and the next check reaches it.
                 logger.LogDebug(e, "Lease check of trial {Trial} did not reach it", id);
