@@ -45,6 +45,11 @@ public sealed class TrainPredictTests : IDisposable
             var scores = prediction!["scores"]!.AsArray();
             Assert.Equal(["neg", "pos"], scores.Select(s => s!["label"]!.GetValue<string>()));
             Assert.Equal(1.0, scores.Sum(s => s!["probability"]!.GetValue<double>()), 4);
+            // The probabilities are the softmax of the logits printed beside them.
+            var logits = prediction["logits"]!.AsArray().Select(l => l!.GetValue<double>()).ToArray();
+            var partition = logits.Sum(Math.Exp);
+            for (var c = 0; c < logits.Length; c++)
+                Assert.Equal(Math.Exp(logits[c]) / partition, scores[c]!["probability"]!.GetValue<double>(), 5);
             Assert.Contains(prediction["label"]!.GetValue<string>(), new[] { "neg", "pos" });
         }
     }

@@ -12,7 +12,8 @@ namespace ExperimentGrid.Core.Inference;
 
 public sealed record LabelScore(string Label, double Probability);
 
-public sealed record Prediction(string Text, string Label, IReadOnlyList<LabelScore> Scores);
+/// <param name="Logits">The raw class scores, in label order: what transformers' model(...).logits gives for the same text.</param>
+public sealed record Prediction(string Text, string Label, IReadOnlyList<LabelScore> Scores, IReadOnlyList<float> Logits);
 
 /// <summary>
 /// Serves a saved classifier, label and class probabilities per text: a BertForSequenceClassification directory, or a
@@ -68,12 +69,15 @@ public sealed class TextClassifier : IDisposable
         {
             using var scope = NewDisposeScope();
             using var batch = Batching.Collate([.. indices.Select(i => encoded[i])], _tokenizer.PadId, _device);
-            var probabilities = _logits(batch).softmax(1).cpu().data<float>().ToArray();
+            var logits = _logits(batch).to_type(ScalarType.Float32);
+            var probabilities = logits.softmax(1).cpu().data<float>().ToArray();
+            var raw = logits.cpu().data<float>().ToArray();
+            var classes = _labels.Count;
             for (var k = 0; k < indices.Length; k++)
             {
-                var scores = _labels.Select((label, c) => new LabelScore(label, probabilities[k * _labels.Count + c])).ToList();
+                var scores = _labels.Select((label, c) => new LabelScore(label, probabilities[k * classes + c])).ToList();
                 var best = scores.MaxBy(s => s.Probability)!;
-                predictions[indices[k]] = new Prediction(texts[indices[k]], best.Label, scores);
+                predictions[indices[k]] = new Prediction(texts[indices[k]], best.Label, scores, raw[(k * classes)..((k + 1) * classes)]);
             }
         }
         return predictions;
