@@ -15,6 +15,12 @@ public sealed record Slot(SlotKind Kind, int Index)
     /// <summary>The kind as --slots and the metrics spell it.</summary>
     public string KindName => Kind == SlotKind.Gpu ? "gpu" : "cpu";
 
+    /// <summary>
+    /// The --device a trial on this slot trains on: its own GPU, or the CPU. Never "auto", which on a GPU machine
+    /// would put a CPU slot's trial on a GPU that another slot owns.
+    /// </summary>
+    public string Device => Kind == SlotKind.Gpu ? $"cuda:{Index}" : "cpu";
+
     public override string ToString() => $"{KindName}:{Index}";
 }
 

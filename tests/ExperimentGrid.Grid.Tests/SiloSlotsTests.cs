@@ -11,6 +11,12 @@ public sealed class SiloSlotsTests
     public void Parse_lists_one_slot_per_GPU_and_the_counted_CPU_slots(string text, string expected) =>
         Assert.Equal(expected, SiloSlots.Parse(text).ToString());
 
+    [Theory]
+    [InlineData("cpu:2", "cpu,cpu")]
+    [InlineData("gpu:1,cpu:1,gpu:0", "cuda:1,cpu,cuda:0")]
+    public void A_GPU_slot_trains_on_its_own_GPU_and_a_CPU_slot_on_the_CPU_never_auto(string text, string devices) =>
+        Assert.Equal(devices, string.Join(',', SiloSlots.Parse(text).All.Select(s => s.Device)));
+
     [Fact]
     public void Detect_gives_one_slot_per_NVIDIA_device_node()
     {

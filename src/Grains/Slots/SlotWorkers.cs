@@ -117,8 +117,7 @@ public sealed class SlotWorkers(
         var heartbeat = Task.Run(() => HeartbeatAsync(trial, assignment, running, listener, lost, ended.Token), CancellationToken.None);
         try
         {
-            var spec = System.Text.Json.JsonSerializer.Deserialize<TrialSpec>(definition.SpecJson, TrialRunner.Json)!;
-            if (slot.Kind == SlotKind.Gpu) spec = spec with { Device = $"cuda:{slot.Index}" };
+            var spec = System.Text.Json.JsonSerializer.Deserialize<TrialSpec>(definition.SpecJson, TrialRunner.Json)! with { Device = slot.Device };
             _logger.LogInformation("Slot {Slot}: trial {Trial}, attempt {Attempt}{Resume}", slot, definition.Key, assignment.Attempt,
                 assignment.ResumeCheckpoint is null ? "" : $", resuming from {assignment.ResumeCheckpoint}");
             using var trainable = TrialRunner.Create(spec, loggers.CreateLogger($"trial {definition.Key}"), listener);
