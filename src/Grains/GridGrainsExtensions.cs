@@ -1,3 +1,4 @@
+using ExperimentGrid.Core.Training;
 using ExperimentGrid.Grains.Slots;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -10,6 +11,7 @@ public static class GridGrainsExtensions
     {
         silo.Services.Configure(configure);
         silo.Services.AddSingleton(new SlotActivity(slots));
+        silo.Services.AddSingleton(new TrainableFactory(TrialRunner.Create));
         silo.Services.AddSingleton<SlotWorkers>();
         silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => sp.GetRequiredService<SlotWorkers>());
         silo.Services.AddSingleton<GridView>();

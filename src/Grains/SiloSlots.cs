@@ -9,13 +9,23 @@ public enum SlotKind
     Gpu,
 }
 
-/// <summary>A place one trial trains at a time: a GPU by its index, or one of the silo's CPU slots.</summary>
-public sealed record Slot(SlotKind Kind, int Index)
+/// <summary>
+/// A place one trial trains at a time: a GPU by its index, or one of the silo's CPU slots. A GPU shared by several
+/// slots (packing) gives each its <paramref name="Share"/> of it, 0, 1, ...; an unshared GPU's slot has none.
+/// </summary>
+public sealed record Slot(SlotKind Kind, int Index, int? Share = null)
 {
     /// <summary>The kind as --slots and the metrics spell it.</summary>
     public string KindName => Kind == SlotKind.Gpu ? "gpu" : "cpu";
 
-    public override string ToString() => $"{KindName}:{Index}";
+    /// <summary>
+    /// The --device a trial on this slot trains on: its own GPU, or the CPU. Never "auto", which on a GPU machine
+    /// would put a CPU slot's trial on a GPU that another slot owns.
+    /// </summary>
+    public string Device => Kind == SlotKind.Gpu ? $"cuda:{Index}" : "cpu";
+
+    /// <summary>gpu:0, cpu:1, or gpu:0.1 for the second slot on a shared GPU 0.</summary>
+    public override string ToString() => Share is { } share ? $"{KindName}:{Index}.{share}" : $"{KindName}:{Index}";
 }
 
 /// <summary>The training slots a silo declares.</summary>
@@ -26,8 +36,9 @@ public sealed partial class SiloSlots
     public IReadOnlyList<Slot> All { get; }
 
     /// <summary>
-    /// Parses a comma-separated list: <c>gpu:I</c> is the GPU with index I, <c>cpu:N</c> is N CPU slots.
-    /// For example "cpu:2", "gpu:0,gpu:1" or "gpu:0,cpu:1".
+    /// Parses a comma-separated list: <c>gpu:I</c> is the GPU with index I, <c>gpu:IxK</c> is K slots sharing it (small
+    /// trials packed on one GPU), <c>cpu:N</c> is N CPU slots. For example "cpu:2", "gpu:0,gpu:1", "gpu:0x2,gpu:1x2"
+    /// or "gpu:0,cpu:1".
     /// </summary>
     /// <exception cref="FormatException">The text is not such a list; the message says which item and why.</exception>
     public static SiloSlots Parse(string text)
@@ -38,13 +49,18 @@ public sealed partial class SiloSlots
         {
             var match = ItemPattern().Match(item);
             if (!match.Success)
-                throw new FormatException($"'{item}' is not a slot; use gpu:I (the GPU with index I) or cpu:N (N CPU slots), comma-separated, e.g. gpu:0,gpu:1 or cpu:2.");
-            if (!int.TryParse(match.Groups["n"].Value, NumberStyles.None, CultureInfo.InvariantCulture, out var n))
-                throw new FormatException($"'{item}': {match.Groups["n"].Value} is too large.");
+                throw new FormatException($"'{item}' is not a slot; use gpu:I (the GPU with index I), gpu:IxK (K slots sharing GPU I) or cpu:N (N CPU slots), comma-separated, e.g. gpu:0,gpu:1, gpu:0x2 or cpu:2.");
+            var n = Number(item, match.Groups["n"].Value);
             if (match.Groups["kind"].Value == "gpu")
             {
-                if (slots.Contains(new Slot(SlotKind.Gpu, n))) throw new FormatException($"'{item}' is listed twice.");
-                slots.Add(new Slot(SlotKind.Gpu, n));
+                if (slots.Any(s => s.Kind == SlotKind.Gpu && s.Index == n)) throw new FormatException($"'{item}' is listed twice: GPU {n} is there already; give each GPU once, as gpu:{n}xK to share it.");
+                var shares = match.Groups["shares"].Success ? Number(item, match.Groups["shares"].Value) : 1;
+                if (shares == 0) throw new FormatException($"'{item}': a GPU shared by 0 slots trains nothing; leave it out, or share it by 1 or more.");
+                slots.AddRange(shares == 1 ? [new Slot(SlotKind.Gpu, n)] : Enumerable.Range(0, shares).Select(share => new Slot(SlotKind.Gpu, n, share)));
+            }
+            else if (match.Groups["shares"].Success)
+            {
+                throw new FormatException($"'{item}': only a GPU is shared; cpu:N is N CPU slots already.");
             }
             else
             {
@@ -56,6 +72,9 @@ public sealed partial class SiloSlots
         }
         return new SiloSlots(slots);
     }
+
+    private static int Number(string item, string digits) =>
+        int.TryParse(digits, NumberStyles.None, CultureInfo.InvariantCulture, out var n) ? n : throw new FormatException($"'{item}': {digits} is too large.");
 
     /// <summary>
     /// One slot per GPU, or one CPU slot on a machine without GPUs. GPUs are counted by the /dev/nvidiaN device nodes
@@ -77,7 +96,7 @@ public sealed partial class SiloSlots
 
     public override string ToString() => string.Join(',', All);
 
-    [GeneratedRegex(@"^(?<kind>gpu|cpu):(?<n>[0-9]+)$")]
+    [GeneratedRegex(@"^(?<kind>gpu|cpu):(?<n>[0-9]+)(x(?<shares>[0-9]+))?$")]
     private static partial Regex ItemPattern();
 
     [GeneratedRegex(@"^nvidia(?<n>[0-9]{1,4})$")]

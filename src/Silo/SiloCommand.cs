@@ -22,7 +22,8 @@ public static class SiloCommand
         var state = new Option<string>("--state") { Description = $"Directory of the embedded store, when there is no --postgres [default: {defaults.StateDirectory}]" };
         var slots = new Option<SiloSlots>("--slots")
         {
-            Description = "Training slots: gpu:I per GPU and/or cpu:N for N CPU slots, comma-separated, e.g. cpu:2 or gpu:0,gpu:1 " +
+            Description = "Training slots: gpu:I per GPU, gpu:IxK for K slots sharing GPU I (small trials packed on one GPU), and/or " +
+                          "cpu:N for N CPU slots, comma-separated, e.g. cpu:2, gpu:0,gpu:1 or gpu:0x2,gpu:1x2 " +
                           $"[default: one per GPU, else one CPU slot; here: {defaults.Slots}]",
             CustomParser = ParseSlots,
         };

@@ -20,4 +20,19 @@ internal static class TinyBert
     };
 
     public static TextTokenizer Tokenizer() => TextTokenizer.FromVocabulary(Vocabulary, lowerCase: true, modelMaxLength: 64);
+
+    /// <summary>
+    /// Saves a seeded tiny masked-LM without dropout as a model directory, so a trainable on it computes the same
+    /// gradients however often it runs a batch.
+    /// </summary>
+    public static string SaveWithoutDropout(string path)
+    {
+        var config = Config();
+        config.HiddenDropoutProb = 0;
+        config.AttentionProbsDropoutProb = 0;
+        TorchSharp.torch.random.manual_seed(7);
+        using var model = new BertForMaskedLM(config);
+        ModelDirectory.Save(path, model, config, Tokenizer());
+        return path;
+    }
 }

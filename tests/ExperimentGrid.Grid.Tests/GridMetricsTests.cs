@@ -44,6 +44,32 @@ public sealed class GridMetricsTests
     }
 
     [Fact]
+    public void Packed_GPU_slots_each_count_as_a_slot_of_their_kind()
+    {
+        using var services = new ServiceCollection().AddMetrics().BuildServiceProvider();
+        var exported = new List<Metric>();
+        using var provider = Sdk.CreateMeterProviderBuilder().AddMeter(GridMetrics.MeterName).AddInMemoryExporter(exported).Build();
+        var slots = new SlotActivity(SiloSlots.Parse("gpu:0x2,gpu:1x2,cpu:1"));
+        _ = new GridMetrics(services.GetRequiredService<IMeterFactory>(), slots, new GridView());
+        slots.Take(new Slot(SlotKind.Gpu, 0, 0), new RunningTrial("s1", "t1", "f1"));
+        slots.Take(new Slot(SlotKind.Gpu, 0, 1), new RunningTrial("s1", "t2", "f1"));
+
+        provider.ForceFlush();
+        Assert.Equal((4L, 1L), (ByKind(exported, "experimentgrid.silo.slots", "gpu"), ByKind(exported, "experimentgrid.silo.slots", "cpu")));
+        Assert.Equal((2L, 0L), (ByKind(exported, "experimentgrid.silo.slots.busy", "gpu"), ByKind(exported, "experimentgrid.silo.slots.busy", "cpu")));
+        Assert.Equal((2L, 1L), (ByKind(exported, "experimentgrid.silo.slots.free", "gpu"), ByKind(exported, "experimentgrid.silo.slots.free", "cpu")));
+    }
+
+    private static long ByKind(List<Metric> exported, string name, string kind)
+    {
+        foreach (var point in Points(exported, name))
+            foreach (var tag in point.Tags)
+                if (tag.Key == "kind" && (string?)tag.Value == kind) return point.GetGaugeLastValueLong();
+        Assert.Fail($"{name} has no point for kind {kind}");
+        return 0;
+    }
+
+    [Fact]
     public void Every_running_sweep_and_only_the_latest_ended_ones_have_series()
     {
         static SweepView Sweep(string id, bool ended) => new(id, "f1", new Dictionary<TrialStatus, int>(), null, ended);

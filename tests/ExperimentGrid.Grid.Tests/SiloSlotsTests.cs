@@ -8,8 +8,36 @@ public sealed class SiloSlotsTests
     [InlineData("cpu:2", "cpu:0,cpu:1")]
     [InlineData("gpu:0,gpu:1", "gpu:0,gpu:1")]
     [InlineData("gpu:3, cpu:1", "gpu:3,cpu:0")]
-    public void Parse_lists_one_slot_per_GPU_and_the_counted_CPU_slots(string text, string expected) =>
+    [InlineData("gpu:0x2", "gpu:0.0,gpu:0.1")]
+    [InlineData("gpu:0x2,gpu:1x2", "gpu:0.0,gpu:0.1,gpu:1.0,gpu:1.1")]
+    [InlineData("gpu:0x1,gpu:1x3,cpu:1", "gpu:0,gpu:1.0,gpu:1.1,gpu:1.2,cpu:0")]
+    public void Parse_lists_one_slot_per_GPU_or_share_of_one_and_the_counted_CPU_slots(string text, string expected) =>
         Assert.Equal(expected, SiloSlots.Parse(text).ToString());
+
+    [Theory]
+    [InlineData("gpu:0x0", "'gpu:0x0': a GPU shared by 0 slots trains nothing")]
+    [InlineData("gpu:0,gpu:0x2", "'gpu:0x2' is listed twice: GPU 0 is there already")]
+    [InlineData("gpu:1x2,gpu:1x2", "'gpu:1x2' is listed twice")]
+    [InlineData("cpu:2x2", "'cpu:2x2': only a GPU is shared")]
+    [InlineData("gpu:0x", "'gpu:0x' is not a slot")]
+    [InlineData("gpu:0x99999999999", "'gpu:0x99999999999': 99999999999 is too large")]
+    public void Bad_slots_are_named_with_what_is_wrong(string text, string message) =>
+        Assert.StartsWith(message, Assert.Throws<FormatException>(() => SiloSlots.Parse(text)).Message);
+
+    [Fact]
+    public void Slots_sharing_a_GPU_are_distinct_and_train_on_that_GPU()
+    {
+        var slots = SiloSlots.Parse("gpu:0x2").All;
+        Assert.Equal(2, slots.Distinct().Count());
+        Assert.All(slots, s => Assert.Equal("cuda:0", s.Device));
+        Assert.NotEqual(slots[0].ToString(), slots[1].ToString());
+    }
+
+    [Theory]
+    [InlineData("cpu:2", "cpu,cpu")]
+    [InlineData("gpu:1,cpu:1,gpu:0", "cuda:1,cpu,cuda:0")]
+    public void A_GPU_slot_trains_on_its_own_GPU_and_a_CPU_slot_on_the_CPU_never_auto(string text, string devices) =>
+        Assert.Equal(devices, string.Join(',', SiloSlots.Parse(text).All.Select(s => s.Device)));
 
     [Fact]
     public void Detect_gives_one_slot_per_NVIDIA_device_node()

@@ -44,9 +44,11 @@ internal static class Silos
     /// <summary>The same cluster and store on new ports, as a restarted silo would be.</summary>
     public static SiloOptions Restarted(SiloOptions options) => options with { SiloPort = FreePort(), GatewayPort = FreePort() };
 
-    public static async Task<WebApplication> StartAsync(SiloOptions options)
+    /// <summary>Starts a silo; <paramref name="services"/> may replace its services (a fake trainable, say).</summary>
+    public static async Task<WebApplication> StartAsync(SiloOptions options, Action<IServiceCollection>? services = null)
     {
         var builder = GridSilo.CreateBuilder(options);
+        services?.Invoke(builder.Services);
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
         var app = GridSilo.Build(builder);
         await app.StartAsync();

@@ -84,6 +84,9 @@ internal static class TrainCommand
         var summary = MetricsTable(result.Final, result.Test is null ? result.Spec.EvalSplit : result.Spec.TestSplit!);
         summary.AddRow("freeze", result.Spec.Freeze.ToString());
         summary.AddRow("trainable parameters", $"{result.TrainableParameters:N0} of {result.TotalParameters:N0}");
+        summary.AddRow("batch", result.MicroBatchSize < result.Spec.BatchSize
+            ? $"{result.Spec.BatchSize}, in micro-batches of {result.MicroBatchSize}"
+            : $"{result.Spec.BatchSize}");
         summary.AddRow("training throughput", $"{result.SamplesPerSecond:F1} samples/s, {result.TokensPerSecond:F0} tokens/s");
         summary.AddRow("wall time", $"{result.WallSeconds:F1} s on {result.Device}");
         summary.AddRow("model", Markup.Escape(result.ModelDirectory ?? "(not saved)"));

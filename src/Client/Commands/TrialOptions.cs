@@ -23,6 +23,7 @@ internal sealed class TrialOptions
     public Option<int?> Epochs { get; } = new("--epochs", "-e") { Description = "Default 1." };
     public Option<double?> LearningRate { get; } = new("--learning-rate", "--lr") { Description = "Peak AdamW learning rate. Default 2e-5." };
     public Option<int?> BatchSize { get; } = new("--batch-size", "-b") { Description = "Default 16." };
+    public Option<int?> MicroBatchSize { get; } = new("--micro-batch-size") { Description = "Examples per forward pass, gradients accumulated over the batch (same result, less memory). Default the batch size; halved automatically on out of memory." };
     public Option<int?> EvalBatchSize { get; } = new("--eval-batch-size") { Description = "Default 64." };
     public Option<double?> WeightDecay { get; } = new("--weight-decay") { Description = "AdamW weight decay, not applied to biases and LayerNorm weights. Default 0.01." };
     public Option<double?> WarmupRatio { get; } = new("--warmup-ratio") { Description = "Fraction of steps with a linear warm-up before the linear decay. Default 0." };
@@ -41,7 +42,7 @@ internal sealed class TrialOptions
         foreach (var option in new Option[]
         {
             Config, Task, Model, Dataset, DataRoot, TextColumn, LabelColumn, TrainSplit, EvalSplit, TestSplit, TrainLimit, EvalLimit,
-            LabelNames, Epochs, LearningRate, BatchSize, EvalBatchSize, WeightDecay, WarmupRatio, MaxGradNorm, Seed, MaxLength,
+            LabelNames, Epochs, LearningRate, BatchSize, MicroBatchSize, EvalBatchSize, WeightDecay, WarmupRatio, MaxGradNorm, Seed, MaxLength,
             Freeze, Device, Masking, MlmProbability, SamplesPerClass, Iterations,
         })
             command.Options.Add(option);
@@ -69,6 +70,7 @@ internal sealed class TrialOptions
             Epochs = parse.GetValue(Epochs),
             LearningRate = parse.GetValue(LearningRate),
             BatchSize = parse.GetValue(BatchSize),
+            MicroBatchSize = parse.GetValue(MicroBatchSize),
             EvalBatchSize = parse.GetValue(EvalBatchSize),
             WeightDecay = parse.GetValue(WeightDecay),
             WarmupRatio = parse.GetValue(WarmupRatio),

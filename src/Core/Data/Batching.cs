@@ -20,6 +20,12 @@ public sealed class Batch : IDisposable
     /// <summary>Real (non-padding) tokens in the batch.</summary>
     public long Tokens { get; init; }
 
+    /// <summary>
+    /// What the training loss averages over: the examples (or pairs) of a sequence batch, the labelled positions of a
+    /// token batch. Counted on the CPU, so splitting a batch into micro-batches needs no device round trip.
+    /// </summary>
+    public long Targets { get; init; }
+
     public void Dispose()
     {
         InputIds.Dispose();
@@ -69,6 +75,7 @@ public static class Batching
             Labels = labels.to(device),
             Size = rows.Count,
             Tokens = tokens,
+            Targets = labels.shape[0],
         };
     }
 
@@ -82,6 +89,7 @@ public static class Batching
         Array.Fill(ids, padId);
         Array.Fill(labels, Batching.IgnoredLabel);
         long tokens = 0;
+        long targets = 0;
         for (var b = 0; b < examples.Count; b++)
         {
             var example = examples[b];
@@ -90,6 +98,7 @@ public static class Batching
                 ids[b * width + t] = example.Ids[t];
                 mask[b * width + t] = 1;
                 labels[b * width + t] = example.Labels[t];
+                if (example.Labels[t] != IgnoredLabel) targets++;
             }
             tokens += example.Ids.Length;
         }
@@ -101,6 +110,7 @@ public static class Batching
             Labels = tensor(labels, examples.Count, width).to(device),
             Size = examples.Count,
             Tokens = tokens,
+            Targets = targets,
         };
     }
 

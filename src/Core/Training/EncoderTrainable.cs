@@ -42,6 +42,12 @@ public abstract class EncoderTrainable<TModel, TExample> : ISupervisedTrainable
     public int Epochs => Spec.Epochs;
     public int CompletedEpochs { get; private set; }
     public int GlobalStep { get; private set; }
+
+    /// <summary>Examples per training forward pass: the spec's, halved after each out-of-memory error, kept by checkpoints.</summary>
+    public int MicroBatchSize { get; private set; }
+
+    /// <summary>Examples per evaluation forward pass: the spec's, halved after each out-of-memory error, kept by checkpoints.</summary>
+    public int EvalBatchSize { get; private set; }
     public IReadOnlyList<LossPoint> LossCurve => _lossCurve;
     public string DeviceName => Device.ToString();
     public TModel Model => _model ?? throw new InvalidOperationException("Setup() has not run.");
@@ -62,8 +68,8 @@ public abstract class EncoderTrainable<TModel, TExample> : ISupervisedTrainable
 
     protected abstract Batch Collate(IReadOnlyList<TExample> examples);
 
-    /// <summary>The training loss of a batch.</summary>
-    protected abstract Tensor Loss(Batch batch);
+    /// <summary>The training loss of a batch summed over its <see cref="Batch.Targets"/>, whose mean is the task's loss.</summary>
+    protected abstract Tensor LossSum(Batch batch);
 
     /// <summary>The examples of one epoch; a task that redraws its inputs per epoch (masking) overrides it.</summary>
     protected virtual IReadOnlyList<TExample> TrainingExamples(int epoch) => _train;
@@ -78,6 +84,8 @@ public abstract class EncoderTrainable<TModel, TExample> : ISupervisedTrainable
     public void Setup()
     {
         Device = Devices.Resolve(Spec.Device);
+        MicroBatchSize = Spec.MicroBatchSize ?? Spec.BatchSize;
+        EvalBatchSize = Spec.EvalBatchSize;
         var source = ModelSource.Open(Spec.Model, Logger);
         _tokenizer = source.Tokenizer;
         _config = source.Config.Clone();
@@ -101,7 +109,6 @@ public abstract class EncoderTrainable<TModel, TExample> : ISupervisedTrainable
     public EpochResult Step(CancellationToken cancellationToken = default)
     {
         var model = Model;
-        var optimizer = _optimizer!;
         if (CompletedEpochs >= Spec.Epochs) throw new InvalidOperationException($"all {Spec.Epochs} epochs are done.");
         var epoch = CompletedEpochs;
         var warmup = (int)Math.Ceiling(Spec.WarmupRatio * TotalSteps);
@@ -117,14 +124,8 @@ public abstract class EncoderTrainable<TModel, TExample> : ISupervisedTrainable
         {
             cancellationToken.ThrowIfCancellationRequested();
             var learningRate = Spec.LearningRate * Optimization.LinearScheduleFactor(GlobalStep, warmup, TotalSteps);
-            optimizer.LearningRate = learningRate;
-            float loss;
-            long batchTokens;
-            using (var batch = Collate([.. indices.Select(i => examples[i])]))
-            {
-                loss = Optimization.TrainingStep(() => Loss(batch), optimizer, Spec.MaxGradNorm);
-                batchTokens = batch.Tokens;
-            }
+            _optimizer!.LearningRate = learningRate;
+            var (loss, batchTokens) = TrainBatch([.. indices.Select(i => examples[i])]);
             GlobalStep++;
             if (!float.IsFinite(loss))
                 throw new TrainingDivergedException($"loss became {loss} at step {GlobalStep} (epoch {epoch + 1}, learning rate {learningRate:G3}); lower learning_rate or check the data.");
@@ -132,7 +133,7 @@ public abstract class EncoderTrainable<TModel, TExample> : ISupervisedTrainable
             _epoch = new EpochProgress(_epoch.LossSum + loss * indices.Length, _epoch.Samples + indices.Length, _epoch.Tokens + batchTokens,
                 _epoch.Seconds + clock.Elapsed.TotalSeconds);
             _progress?.Report(new TrainingProgress(epoch + 1, Spec.Epochs, GlobalStep, TotalSteps, _epoch.LossSum / _epoch.Samples, learningRate,
-                _epoch.Samples / _epoch.Seconds, _epoch.Tokens / _epoch.Seconds, TimeSpan.FromSeconds(_epoch.Seconds)));
+                _epoch.Samples / _epoch.Seconds, _epoch.Tokens / _epoch.Seconds, TimeSpan.FromSeconds(_epoch.Seconds), MicroBatchSize));
             // Time spent by the listener (a checkpoint, say) is not training time.
             clock.Restart();
         }
@@ -145,6 +146,68 @@ public abstract class EncoderTrainable<TModel, TExample> : ISupervisedTrainable
             trained.Samples / trained.Seconds, trained.Tokens / trained.Seconds);
     }
 
+    /// <summary>
+    /// One optimizer step over <paramref name="examples"/> in micro-batches. Out of memory, it halves the micro-batch
+    /// and redoes the same batch, so the data order, the step count and the effective batch stay as they were.
+    /// </summary>
+    private (float Loss, long Tokens) TrainBatch(TExample[] examples)
+    {
+        while (true)
+        {
+            var micro = MicroBatchSize;
+            long tokens = 0;
+            try
+            {
+                var loss = Optimization.TrainingStep(examples.Chunk(micro).Select(chunk => (Func<LossSum>)(() =>
+                {
+                    OutOfMemory.BeforeForward?.Invoke(new ForwardPass(Spec, Training: true, GlobalStep + 1, chunk.Length));
+                    using var batch = Collate(chunk);
+                    tokens += batch.Tokens;
+                    return new LossSum(LossSum(batch), batch.Targets);
+                })), _optimizer!, Spec.MaxGradNorm);
+                return (loss, tokens);
+            }
+            catch (Exception e) when (OutOfMemory.Is(e))
+            {
+                // The step's gradients are partial; the redo zeroes them before its first micro-batch.
+                MicroBatchSize = Halved(micro, "micro-batch", "batch_size", e);
+                Logger.LogWarning("Out of memory at step {Step} on {Device}: the batch of {BatchSize} now runs as micro-batches of {MicroBatch}, gradients accumulated; redoing the step",
+                    GlobalStep + 1, Device, Spec.BatchSize, MicroBatchSize);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Runs a whole evaluation pass, again with half the evaluation batch after an out-of-memory error. The pass
+    /// starts over, so its sums never count a batch twice.
+    /// </summary>
+    protected T Evaluating<T>(Func<T> evaluate)
+    {
+        while (true)
+        {
+            var size = EvalBatchSize;
+            try
+            {
+                OutOfMemory.BeforeForward?.Invoke(new ForwardPass(Spec, Training: false, GlobalStep, size));
+                return evaluate();
+            }
+            catch (Exception e) when (OutOfMemory.Is(e))
+            {
+                EvalBatchSize = Halved(size, "evaluation batch", "eval_batch_size", e);
+                Logger.LogWarning("Out of memory evaluating on {Device}: evaluation batches of {EvalBatchSize} now, instead of {Before}; evaluating again",
+                    Device, EvalBatchSize, size);
+            }
+        }
+    }
+
+    private int Halved(int size, string what, string field, Exception error)
+    {
+        OutOfMemory.Release();
+        if (size == 1)
+            throw new TrialOutOfMemoryException($"out of memory even at {what} 1 on {Device}; lower max_length or {field}.", error);
+        return size / 2;
+    }
+
     /// <summary>Runs <paramref name="score"/> over length-sorted batches in eval mode without autograd.</summary>
     protected void ForEachEvaluationBatch(IReadOnlyList<TExample> examples, Func<TExample, int> length, Action<int[], Batch> score) =>
         ForEachEvaluationBatch(examples, length, Collate, score);
@@ -153,7 +216,7 @@ public abstract class EncoderTrainable<TModel, TExample> : ISupervisedTrainable
     {
         Model.eval();
         using var noGrad = no_grad();
-        foreach (var indices in Batching.LengthSortedBatches(examples, length, Spec.EvalBatchSize))
+        foreach (var indices in Batching.LengthSortedBatches(examples, length, EvalBatchSize))
         {
             using var scope = NewDisposeScope();
             using var batch = collate([.. indices.Select(i => examples[i])]);
@@ -176,7 +239,9 @@ public abstract class EncoderTrainable<TModel, TExample> : ISupervisedTrainable
 
     private EpochProgress _epoch = new(0, 0, 0, 0);
 
-    private sealed record CheckpointState(int CompletedEpochs, int GlobalStep, int Seed, List<LossPoint> LossCurve, EpochProgress? Epoch);
+    /// <summary>The batch sizes are null in checkpoints written before micro-batches existed.</summary>
+    private sealed record CheckpointState(int CompletedEpochs, int GlobalStep, int Seed, List<LossPoint> LossCurve, EpochProgress? Epoch,
+        int? MicroBatchSize = null, int? EvalBatchSize = null);
 
     public void SaveCheckpoint(string directory)
     {
@@ -185,7 +250,7 @@ public abstract class EncoderTrainable<TModel, TExample> : ISupervisedTrainable
             KeyValuePair.Create(RngKey, random.get_rng_state().to_type(ScalarType.Int64))));
         _optimizer!.Save(Path.Combine(directory, OptimizerFile));
         File.WriteAllText(Path.Combine(directory, StateFile),
-            JsonSerializer.Serialize(new CheckpointState(CompletedEpochs, GlobalStep, Spec.Seed, _lossCurve, _epoch), CheckpointJson));
+            JsonSerializer.Serialize(new CheckpointState(CompletedEpochs, GlobalStep, Spec.Seed, _lossCurve, _epoch, MicroBatchSize, EvalBatchSize), CheckpointJson));
         Config.Save(Path.Combine(directory, ModelDirectory.ConfigFile));
     }
 
@@ -214,6 +279,9 @@ public abstract class EncoderTrainable<TModel, TExample> : ISupervisedTrainable
         CompletedEpochs = state.CompletedEpochs;
         GlobalStep = state.GlobalStep;
         _epoch = state.Epoch ?? new EpochProgress(0, 0, 0, 0);
+        // What ran out of memory before would again: a resumed trial keeps the sizes it had come down to.
+        MicroBatchSize = state.MicroBatchSize ?? MicroBatchSize;
+        EvalBatchSize = state.EvalBatchSize ?? EvalBatchSize;
         _lossCurve.Clear();
         _lossCurve.AddRange(state.LossCurve);
     }

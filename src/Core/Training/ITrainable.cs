@@ -36,6 +36,12 @@ public interface ISupervisedTrainable : ITrainable
     long TotalParameters { get; }
     string DeviceName { get; }
 
+    /// <summary>Examples per training forward pass now: below the batch size after an out-of-memory error.</summary>
+    int MicroBatchSize { get; }
+
+    /// <summary>Examples per evaluation forward pass now: below eval_batch_size after an out-of-memory error.</summary>
+    int EvalBatchSize { get; }
+
     /// <summary>Metrics on another split of the trial's dataset (the test split, say).</summary>
     Metrics.EvaluationMetrics EvaluateSplit(string split, int? limit = null);
 
@@ -43,7 +49,7 @@ public interface ISupervisedTrainable : ITrainable
     void SaveModel(string directory);
 }
 
-/// <summary>Live training progress, reported after every optimizer step.</summary>
+/// <summary>Live training progress, reported after every optimizer step; the micro-batch as it stands after any out-of-memory retry.</summary>
 public sealed record TrainingProgress(
     int Epoch,
     int Epochs,
@@ -53,7 +59,8 @@ public sealed record TrainingProgress(
     double LearningRate,
     double SamplesPerSecond,
     double TokensPerSecond,
-    TimeSpan Elapsed);
+    TimeSpan Elapsed,
+    int MicroBatchSize);
 
 /// <summary>Training produced a non-finite loss; the trial fails instead of training on garbage.</summary>
 public sealed class TrainingDivergedException(string message) : Exception(message);

@@ -42,12 +42,12 @@ public sealed class MaskedLmTrainable(TrialSpec spec, ILogger? logger = null, IP
 
     protected override Batch Collate(IReadOnlyList<EncodedTokens> examples) => Batching.CollateTokens(examples, Tokenizer.PadId, Device);
 
-    protected override Tensor Loss(Batch batch) => Model.Loss(batch.InputIds, batch.AttentionMask, batch.TokenTypeIds, batch.Labels);
+    protected override Tensor LossSum(Batch batch) => Model.Loss(batch.InputIds, batch.AttentionMask, batch.TokenTypeIds, batch.Labels, nn.Reduction.Sum);
 
     protected override MaskedLmMetrics Validate() => Evaluate(_validation);
 
     public MaskedLmMetrics Evaluate(IReadOnlyList<EncodedTokens> examples) =>
-        MaskedLmEvaluation.Evaluate(Model, examples, Tokenizer.PadId, Device, Spec.EvalBatchSize);
+        Evaluating(() => MaskedLmEvaluation.Evaluate(Model, examples, Tokenizer.PadId, Device, EvalBatchSize));
 
     public override MaskedLmMetrics EvaluateSplit(string split, int? limit = null) => Evaluate(EvaluationSet(split, limit));
 

@@ -32,17 +32,41 @@ public static class Optimization
     }
 
     /// <summary>
-    /// One optimizer step: the loss, backward, gradient clipping, AdamW. Every tensor is freed in the step's own
-    /// dispose scope; only the loss leaves it, as a number.
+    /// One optimizer step over a batch run as micro-batches. Each micro-batch's summed loss is back-propagated in its
+    /// own dispose scope, so only one micro-batch's activations live at a time; the accumulated gradient is then divided
+    /// once by the batch's count of loss terms, which makes it the full batch's mean-loss gradient however the batch was
+    /// split. Then clipping and AdamW, which update in place into buffers allocated up front: an out-of-memory error
+    /// comes from a forward or backward pass, before any weight has changed.
     /// </summary>
-    public static float TrainingStep(Func<Tensor> loss, AdamW optimizer, double maxGradNorm)
+    /// <returns>The batch's mean loss.</returns>
+    public static float TrainingStep(IEnumerable<Func<LossSum>> microBatches, AdamW optimizer, double maxGradNorm)
     {
         using var scope = NewDisposeScope();
-        var value = loss();
         optimizer.ZeroGrad();
-        value.backward();
+        Tensor? total = null;
+        long count = 0;
+        foreach (var microBatch in microBatches)
+        {
+            using var micro = NewDisposeScope();
+            var loss = microBatch();
+            loss.Sum.backward();
+            // Summed on the device: reading each micro-batch's loss would wait for its backward pass.
+            total = total is null ? loss.Sum.detach().MoveToOuterDisposeScope() : total.add_(loss.Sum.detach());
+            count += loss.Count;
+        }
+        if (total is null) throw new ArgumentException("a training step needs at least one micro-batch.", nameof(microBatches));
+        var terms = Math.Max(1, count);
+        using (no_grad())
+            foreach (var parameter in optimizer.Parameters)
+                parameter.grad?.div_(terms);
         nn.utils.clip_grad_norm_(optimizer.Parameters, maxGradNorm);
         optimizer.Step();
-        return value.item<float>();
+        return total.item<float>() / terms;
     }
 }
+
+/// <summary>
+/// A micro-batch's loss as a sum over its loss terms (examples, pairs or labelled tokens) and their count, so that
+/// micro-batches of any split weigh in by their share of the batch.
+/// </summary>
+public readonly record struct LossSum(Tensor Sum, long Count);

@@ -71,12 +71,12 @@ public sealed class SetFitTrainable(TrialSpec spec, ILogger? logger = null, IPro
     protected override Batch Collate(IReadOnlyList<SentencePair> examples) => Batching.CollatePairs(examples, Tokenizer.PadId, Device);
 
     /// <summary>sentence-transformers' CosineSimilarityLoss: squared error between cos(u, v) and the target.</summary>
-    protected override Tensor Loss(Batch batch)
+    protected override Tensor LossSum(Batch batch)
     {
         var embeddings = Forward(batch);
         var pairs = batch.Labels.shape[0];
         var cosine = (embeddings.narrow(0, 0, pairs) * embeddings.narrow(0, pairs, pairs)).sum(1);
-        return nn.functional.mse_loss(cosine, batch.Labels);
+        return nn.functional.mse_loss(cosine, batch.Labels, nn.Reduction.Sum);
     }
 
     protected override ClassificationMetrics Validate()
@@ -97,6 +97,11 @@ public sealed class SetFitTrainable(TrialSpec spec, ILogger? logger = null, IPro
     public ClassificationMetrics Evaluate(IReadOnlyList<EncodedExample> examples)
     {
         var head = Head;
+        return Evaluating(() => Score(head, examples));
+    }
+
+    private ClassificationMetrics Score(LogisticRegression head, IReadOnlyList<EncodedExample> examples)
+    {
         var predictions = new int[examples.Count];
         double lossSum = 0;
         EachEmbeddingBatch(examples, (indices, batch, embeddings) =>
@@ -120,7 +125,7 @@ public sealed class SetFitTrainable(TrialSpec spec, ILogger? logger = null, IPro
 
     private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
 
-    private LogisticRegression FitHead()
+    private LogisticRegression FitHead() => Evaluating(() =>
     {
         var features = new float[_sampled.Count][];
         EachEmbeddingBatch(_sampled, (indices, _, embeddings) =>
@@ -129,7 +134,7 @@ public sealed class SetFitTrainable(TrialSpec spec, ILogger? logger = null, IPro
             for (var k = 0; k < indices.Length; k++) features[indices[k]] = rows[(k * Model.Dimension)..((k + 1) * Model.Dimension)];
         });
         return LogisticRegression.Fit(features, [.. _sampled.Select(e => e.Label)], _labels.Count);
-    }
+    });
 
     private void EachEmbeddingBatch(IReadOnlyList<EncodedExample> examples, Action<int[], Batch, Tensor> use) =>
         ForEachEvaluationBatch(examples, e => e.Ids.Length, batch => Batching.Collate(batch, Tokenizer.PadId, Device),

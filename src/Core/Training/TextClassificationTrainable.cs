@@ -33,7 +33,7 @@ public sealed class TextClassificationTrainable(TrialSpec spec, ILogger? logger 
 
     protected override Batch Collate(IReadOnlyList<EncodedExample> examples) => Batching.Collate(examples, Tokenizer.PadId, Device);
 
-    protected override Tensor Loss(Batch batch) => nn.functional.cross_entropy(Forward(batch), batch.Labels);
+    protected override Tensor LossSum(Batch batch) => nn.functional.cross_entropy(Forward(batch), batch.Labels, reduction: nn.Reduction.Sum);
 
     public override ClassificationMetrics EvaluateSplit(string split, int? limit = null)
     {
@@ -44,7 +44,7 @@ public sealed class TextClassificationTrainable(TrialSpec spec, ILogger? logger 
 
     protected override ClassificationMetrics Validate() => Evaluate(_validation);
 
-    public ClassificationMetrics Evaluate(IReadOnlyList<EncodedExample> examples)
+    public ClassificationMetrics Evaluate(IReadOnlyList<EncodedExample> examples) => Evaluating(() =>
     {
         var predictions = new int[examples.Count];
         double lossSum = 0;
@@ -56,7 +56,7 @@ public sealed class TextClassificationTrainable(TrialSpec spec, ILogger? logger 
             for (var k = 0; k < indices.Length; k++) predictions[indices[k]] = (int)predicted[k];
         });
         return ClassificationMetrics.Compute(predictions, [.. examples.Select(e => e.Label)], LabelCount, lossSum / examples.Count);
-    }
+    });
 
     private IReadOnlyList<TextExample> ReadSplit(string split) =>
         TextClassificationData.Read(SplitPath(split, DatasetLocator.Extensions), Spec.TextColumn, Spec.LabelColumn);

@@ -38,10 +38,11 @@ public sealed class TokenClassificationTrainable(TrialSpec spec, ILogger? logger
 
     protected override Batch Collate(IReadOnlyList<EncodedTokens> examples) => Batching.CollateTokens(examples, Tokenizer.PadId, Device);
 
-    protected override Tensor Loss(Batch batch)
+    protected override Tensor LossSum(Batch batch)
     {
         var logits = Forward(batch);
-        return nn.functional.cross_entropy(logits.reshape(-1, logits.shape[^1]), batch.Labels.reshape(-1), ignore_index: Batching.IgnoredLabel);
+        return nn.functional.cross_entropy(logits.reshape(-1, logits.shape[^1]), batch.Labels.reshape(-1), ignore_index: Batching.IgnoredLabel,
+            reduction: nn.Reduction.Sum);
     }
 
     public override EntityMetrics EvaluateSplit(string split, int? limit = null)
@@ -52,7 +53,7 @@ public sealed class TokenClassificationTrainable(TrialSpec spec, ILogger? logger
 
     protected override EntityMetrics Validate() => Evaluate(_validation);
 
-    public EntityMetrics Evaluate(IReadOnlyList<EncodedTokens> examples)
+    public EntityMetrics Evaluate(IReadOnlyList<EncodedTokens> examples) => Evaluating(() =>
     {
         var predicted = new IReadOnlyList<string>[examples.Count];
         var references = new IReadOnlyList<string>[examples.Count];
@@ -76,7 +77,7 @@ public sealed class TokenClassificationTrainable(TrialSpec spec, ILogger? logger
             }
         });
         return EntityMetrics.Compute(predicted, references, lossSum / Math.Max(1, labelled));
-    }
+    });
 
     private List<EncodedTokens> Encode(IReadOnlyList<TaggedSentence> sentences, string path) =>
         [.. sentences.Select(s => TokenClassificationData.Align(s, Tokenizer, _labelIds, MaxLength, path))];

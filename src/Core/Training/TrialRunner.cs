@@ -34,7 +34,9 @@ public static class TrialRunner
             trainable.TrainableParameters,
             trainable.TotalParameters,
             trainable.DeviceName,
-            outputDirectory is null ? null : Path.GetFullPath(outputDirectory));
+            outputDirectory is null ? null : Path.GetFullPath(outputDirectory),
+            trainable.MicroBatchSize,
+            trainable.EvalBatchSize);
         if (outputDirectory is not null)
             File.WriteAllText(Path.Combine(outputDirectory, MetricsFile), ToJson(result));
         return result;

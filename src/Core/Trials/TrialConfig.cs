@@ -28,6 +28,7 @@ public sealed class TrialConfig
     public int? Epochs { get; set; }
     public double? LearningRate { get; set; }
     public int? BatchSize { get; set; }
+    public int? MicroBatchSize { get; set; }
     public int? EvalBatchSize { get; set; }
     public double? WeightDecay { get; set; }
     public double? WarmupRatio { get; set; }
@@ -115,6 +116,9 @@ public sealed class TrialConfig
         }
         Positive("epochs", Epochs);
         Positive("batch_size", BatchSize);
+        Positive("micro_batch_size", MicroBatchSize);
+        if (MicroBatchSize > (BatchSize ?? defaults.BatchSize))
+            problems.Add($"micro_batch_size: {MicroBatchSize} exceeds batch_size {BatchSize ?? defaults.BatchSize}; a micro-batch is a slice of a batch");
         Positive("eval_batch_size", EvalBatchSize);
         Positive("train_limit", TrainLimit);
         Positive("eval_limit", EvalLimit);
@@ -168,6 +172,7 @@ public sealed class TrialConfig
             Epochs = Epochs ?? defaults.Epochs,
             LearningRate = LearningRate ?? defaults.LearningRate,
             BatchSize = BatchSize ?? defaults.BatchSize,
+            MicroBatchSize = MicroBatchSize,
             EvalBatchSize = EvalBatchSize ?? defaults.EvalBatchSize,
             WeightDecay = WeightDecay ?? defaults.WeightDecay,
             WarmupRatio = WarmupRatio ?? defaults.WarmupRatio,

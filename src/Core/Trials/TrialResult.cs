@@ -14,7 +14,10 @@ public sealed record EpochResult(
     double SamplesPerSecond,
     double TokensPerSecond);
 
-/// <summary>A finished trial: the metrics of every epoch, the test metrics, throughput and where the model was saved.</summary>
+/// <summary>
+/// A finished trial: the metrics of every epoch, the test metrics, throughput and where the model was saved. The batch
+/// sizes are those it ended with: below the spec's when it ran out of memory and halved them.
+/// </summary>
 public sealed record TrialResult(
     TrialSpec Spec,
     IReadOnlyList<EpochResult> Epochs,
@@ -26,7 +29,9 @@ public sealed record TrialResult(
     long TrainableParameters,
     long TotalParameters,
     string Device,
-    string? ModelDirectory)
+    string? ModelDirectory,
+    int MicroBatchSize,
+    int EvalBatchSize)
 {
     /// <summary>The test metrics where a test split exists, else the last validation.</summary>
     public EvaluationMetrics Final => Test ?? Epochs[^1].Validation;

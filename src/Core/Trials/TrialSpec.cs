@@ -26,6 +26,13 @@ public sealed record TrialSpec
     public int Epochs { get; init; } = 1;
     public double LearningRate { get; init; } = 2e-5;
     public int BatchSize { get; init; } = 16;
+
+    /// <summary>
+    /// Examples per forward pass; a batch runs as several with gradients accumulated, the same step as one pass over
+    /// the batch. Null: the whole batch. A trial that runs out of memory halves it and redoes the step.
+    /// </summary>
+    public int? MicroBatchSize { get; init; }
+
     public int EvalBatchSize { get; init; } = 64;
     public double WeightDecay { get; init; } = 0.01;
     public double WarmupRatio { get; init; }

@@ -17,6 +17,7 @@ namespace ExperimentGrid.Grains.Slots;
 /// </summary>
 public sealed class SlotWorkers(
     SlotActivity activity,
+    TrainableFactory createTrainable,
     IGrainFactory grains,
     IOptions<GridOptions> options,
     ILocalSiloDetails silo,
@@ -117,11 +118,10 @@ public sealed class SlotWorkers(
         var heartbeat = Task.Run(() => HeartbeatAsync(trial, assignment, running, listener, lost, ended.Token), CancellationToken.None);
         try
         {
-            var spec = System.Text.Json.JsonSerializer.Deserialize<TrialSpec>(definition.SpecJson, TrialRunner.Json)!;
-            if (slot.Kind == SlotKind.Gpu) spec = spec with { Device = $"cuda:{slot.Index}" };
+            var spec = System.Text.Json.JsonSerializer.Deserialize<TrialSpec>(definition.SpecJson, TrialRunner.Json)! with { Device = slot.Device };
             _logger.LogInformation("Slot {Slot}: trial {Trial}, attempt {Attempt}{Resume}", slot, definition.Key, assignment.Attempt,
                 assignment.ResumeCheckpoint is null ? "" : $", resuming from {assignment.ResumeCheckpoint}");
-            using var trainable = TrialRunner.Create(spec, loggers.CreateLogger($"trial {definition.Key}"), listener);
+            using var trainable = createTrainable(spec, loggers.CreateLogger($"trial {definition.Key}"), listener);
             trainable.Setup();
             if (assignment.ResumeCheckpoint is { } checkpoint) trainable.LoadCheckpoint(checkpoint);
             var recorded = trainable.GlobalStep;
@@ -324,3 +324,6 @@ public sealed class SlotWorkers(
         }
     }
 }
+
+/// <summary>How a slot makes a trial's trainable: the training core's; tests of slot scheduling supply one that trains nothing.</summary>
+public delegate ISupervisedTrainable TrainableFactory(TrialSpec spec, ILogger logger, IProgress<TrainingProgress> progress);
