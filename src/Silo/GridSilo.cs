@@ -17,6 +17,9 @@ namespace ExperimentGrid.Silo;
 /// </summary>
 public static class GridSilo
 {
+    /// <summary>What Orleans' Kubernetes hosting reads of the pod; deploy/kubernetes/silo.yaml sets them.</summary>
+    public static readonly IReadOnlyList<string> PodVariables = ["POD_NAME", "POD_NAMESPACE", "POD_IP"];
+
     /// <summary>
     /// A host builder with everything configured; callers may add services (such as more grain assemblies) before
     /// passing it to <see cref="Build(WebApplicationBuilder)"/>.
@@ -31,6 +34,11 @@ public static class GridSilo
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             throw new IOException($"--checkpoints: {options.CheckpointDirectory}: cannot create the directory: {e.Message}", e);
+        }
+        if (options.Kubernetes && PodVariables.Where(v => string.IsNullOrEmpty(Environment.GetEnvironmentVariable(v))).ToList() is [_, ..] unset)
+        {
+            throw new InvalidDataException(
+                $"--kubernetes: {string.Join(", ", unset)} not set; the pod spec sets them from the downward API (see deploy/kubernetes/silo.yaml).");
         }
 
         var builder = WebApplication.CreateSlimBuilder();
@@ -58,7 +66,17 @@ public static class GridSilo
             if (options.Postgres is { } postgres)
             {
                 silo.UseGridPostgres(postgres);
-                if (options.Address is { } address) silo.ConfigureEndpoints(address, options.SiloPort, options.GatewayPort);
+                if (options.Kubernetes)
+                {
+                    // Only the ports: Kubernetes hosting advertises the pod's IP and listens on every address.
+                    silo.Configure<EndpointOptions>(endpoints =>
+                    {
+                        endpoints.SiloPort = options.SiloPort;
+                        endpoints.GatewayPort = options.GatewayPort;
+                    });
+                    silo.UseKubernetesHosting();
+                }
+                else if (options.Address is { } address) silo.ConfigureEndpoints(address, options.SiloPort, options.GatewayPort);
                 else silo.ConfigureEndpoints(options.SiloPort, options.GatewayPort, listenOnAnyHostAddress: true);
             }
             else

@@ -48,6 +48,11 @@ public static class SiloCommand
             Description = "With --postgres: the IP address other silos and clients reach this silo at [default: one Orleans picks from this host's network interfaces].",
             CustomParser = ParseAddress,
         };
+        var kubernetes = new Option<bool>("--kubernetes")
+        {
+            Description = "With --postgres: run as a Kubernetes pod (deploy/kubernetes). The silo takes its name and address from the pod " +
+                          "(POD_NAME, POD_NAMESPACE, POD_IP from the downward API), and declares silos dead whose pods are gone.",
+        };
         command.Options.Add(postgres);
         command.Options.Add(state);
         command.Options.Add(slots);
@@ -60,11 +65,15 @@ public static class SiloCommand
         command.Options.Add(clusterId);
         command.Options.Add(serviceId);
         command.Options.Add(address);
+        command.Options.Add(kubernetes);
         command.Validators.Add(result =>
         {
             var usesPostgres = result.GetResult(postgres) is not null;
             if (usesPostgres && result.GetResult(state) is not null) result.AddError("--state: the embedded store is not used with --postgres; give one or the other.");
             if (!usesPostgres && result.GetResult(address) is not null) result.AddError("--address: only used with --postgres; the embedded store's silo listens on loopback.");
+            var inKubernetes = result.GetResult(kubernetes)?.GetValueOrDefault<bool>() ?? false;
+            if (inKubernetes && !usesPostgres) result.AddError("--kubernetes: needs --postgres; Kubernetes hosting watches pods, the cluster's membership still lives in PostgreSQL.");
+            if (inKubernetes && result.GetResult(address) is not null) result.AddError("--address: not used with --kubernetes; the silo advertises its pod's IP (POD_IP).");
             // GetValue here does not apply defaults to options left out, so fall back to them by hand.
             var silo = result.GetResult(siloPort)?.GetValueOrDefault<int>() ?? defaults.SiloPort;
             var gateway = result.GetResult(gatewayPort)?.GetValueOrDefault<int>() ?? defaults.GatewayPort;
@@ -86,6 +95,7 @@ public static class SiloCommand
                 ClusterId = parse.GetValue(clusterId)!,
                 ServiceId = parse.GetValue(serviceId)!,
                 Address = parse.GetValue(address),
+                Kubernetes = parse.GetValue(kubernetes),
             };
             return RunAsync(options, parse.InvocationConfiguration.Error, cancellation);
         });

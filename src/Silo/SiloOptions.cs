@@ -43,6 +43,13 @@ public sealed record SiloOptions
     /// </summary>
     public IPAddress? Address { get; init; }
 
+    /// <summary>
+    /// With <see cref="Postgres"/>: the silo runs in a Kubernetes pod (deploy/kubernetes). Its name and advertised
+    /// address are the pod's (POD_NAME, POD_NAMESPACE and POD_IP, from the downward API), and silos whose pods are gone
+    /// are declared dead without waiting for the membership probes.
+    /// </summary>
+    public bool Kubernetes { get; init; }
+
     /// <summary>$EXPERIMENTGRID_HOME/NAME, else ~/.local/share/experimentgrid/NAME.</summary>
     private static string InHome(string name)
     {

@@ -25,7 +25,9 @@ public sealed class DeployStackTests
         var compose = DeployFiles.Compose();
         var services = compose.Map("services");
 
-        Assert.Equal(["grafana", "postgres", "prometheus", "silo-1", "silo-2"], services.Children.Keys.Select(k => k.ToString()).Order());
+        // The default stack: the services in no profile (ComposeGpuProfileTests checks the gpu profile's).
+        Assert.Equal(["grafana", "postgres", "prometheus", "silo-1", "silo-2"],
+            services.Children.Where(s => !((YamlMappingNode)s.Value).Has("profiles")).Select(s => s.Key.ToString()).Order());
         var (subnet, dynamicRange) = DeployFiles.GridNetwork(compose);
         var silos = DeployFiles.Silos(compose);
         Assert.Equal(2, silos.Count);
@@ -53,8 +55,7 @@ public sealed class DeployStackTests
     {
         var compose = DeployFiles.Compose();
         var prometheus = DeployFiles.Yaml("deploy", "prometheus", "prometheus.yml");
-        var job = Assert.Single(prometheus.Sequence("scrape_configs").Cast<YamlMappingNode>());
-        var targets = job.Sequence("static_configs").Cast<YamlMappingNode>().SelectMany(c => c.Sequence("targets")).Select(t => t.ToString());
+        var targets = DeployFiles.Targets(DeployFiles.PrometheusJob("experimentgrid-silo"));
 
         Assert.Equal(DeployFiles.Silos(compose).Select(s => $"{s.Name}:{s.HttpPort}").Order(), targets.Order());
         Assert.Equal("5s", prometheus.Map("global").Scalar("scrape_interval"));
@@ -95,7 +96,8 @@ public sealed class DeployStackTests
         await ScrapeAsync(http, exported);
         await silo.StopAsync();
 
-        var queries = DeployFiles.DashboardQueries();
+        // The GPU panels' series come from the DCGM exporter, not the silo (ComposeGpuProfileTests checks them).
+        var queries = DeployFiles.DashboardQueries().Where(q => DeployFiles.DcgmMetricNames(q.Expr).Count == 0).ToList();
         Assert.NotEmpty(queries);
         foreach (var query in queries)
         {
@@ -145,167 +147,4 @@ public sealed class DeployStackTests
             foreach (Match label in Regex.Matches(line[open..line.LastIndexOf('}')], @"(\w+)=""")) labels.Add(label.Groups[1].Value);
         }
     }
-}
-
-/// <summary>
-/// A test that needs a Docker Compose CLI (`docker compose`, else `docker-compose`) to validate the compose file; no
-/// engine is needed. Skipped where there is none, under CI too: CI machines have no Docker.
-/// </summary>
-public sealed class ComposeFactAttribute : FactAttribute
-{
-    public static string[]? Command { get; } = Find();
-
-    public ComposeFactAttribute()
-    {
-        if (Command is null) Skip = "no Docker Compose CLI: neither `docker compose` nor `docker-compose` is on PATH.";
-    }
-
-    private static string[]? Find()
-    {
-        if (TestPrometheus.OnPath("docker") is { } docker && DeployFiles.Run(docker, "compose", "version").ExitCode == 0) return [docker, "compose"];
-        return TestPrometheus.OnPath("docker-compose") is { } compose ? [compose] : null;
-    }
-}
-
-/// <summary>The deploy stack's files, read as a user's Docker Compose, Prometheus and Grafana would read them.</summary>
-internal static partial class DeployFiles
-{
-    public sealed record SiloService(string Name, YamlMappingNode Service, string[] Command, IReadOnlyList<string> Volumes)
-    {
-        public string Flag(string name)
-        {
-            var index = Array.IndexOf(Command, name);
-            Assert.True(index >= 0 && index + 1 < Command.Length, $"{Name}: its command has no {name}: {string.Join(' ', Command)}");
-            return Command[index + 1];
-        }
-
-        public string HttpPort => Command.Contains("--http-port") ? Flag("--http-port") : new SiloOptions().HttpPort.ToString(System.Globalization.CultureInfo.InvariantCulture);
-    }
-
-    public sealed record DashboardQuery(string Expr, string Legend);
-
-    public static string Root { get; } = FindRoot();
-
-    public static string Path(params string[] parts) => System.IO.Path.Combine([Root, .. parts]);
-
-    public static YamlMappingNode Compose() => Yaml("docker-compose.yml");
-
-    public static YamlMappingNode Yaml(params string[] parts)
-    {
-        var stream = new YamlStream();
-        using (var reader = new StreamReader(Path(parts))) stream.Load(reader);
-        return (YamlMappingNode)stream.Documents.Single().RootNode;
-    }
-
-    public static YamlMappingNode Map(this YamlMappingNode node, string key) => (YamlMappingNode)node[key];
-
-    public static YamlSequenceNode Sequence(this YamlMappingNode node, string key) => (YamlSequenceNode)node[key];
-
-    public static string Scalar(this YamlMappingNode node, string key) => Interpolate(((YamlScalarNode)node[key]).Value ?? "");
-
-    public static IReadOnlyList<string> Volumes(YamlMappingNode service) => [.. service.Sequence("volumes").Select(v => Interpolate(v.ToString()))];
-
-    /// <summary>The services built from the silo's Dockerfile, with their command lines as the silo receives them.</summary>
-    public static List<SiloService> Silos(YamlMappingNode compose) =>
-        [.. compose.Map("services").Children
-            .Where(s => s.Value is YamlMappingNode service && service.Children.ContainsKey("build") && service.Map("build").Scalar("dockerfile") == "deploy/images/silo.Dockerfile")
-            .Select(s => (Name: s.Key.ToString(), Service: (YamlMappingNode)s.Value))
-            .Select(s => new SiloService(s.Name, s.Service, [.. s.Service.Sequence("command").Select(a => Interpolate(a.ToString()))], Volumes(s.Service)))];
-
-    /// <summary>The grid network's subnet, and the range Docker hands addresses out of.</summary>
-    public static (IPNetwork Subnet, IPNetwork Dynamic) GridNetwork(YamlMappingNode compose)
-    {
-        var config = (YamlMappingNode)compose.Map("networks").Map("grid").Map("ipam").Sequence("config").Single();
-        return (IPNetwork.Parse(config.Scalar("subnet")), IPNetwork.Parse(config.Scalar("ip_range")));
-    }
-
-    /// <summary>Every query of the Grafana dashboard: the panels' targets and the template variables'.</summary>
-    public static List<DashboardQuery> DashboardQueries()
-    {
-        using var dashboard = JsonDocument.Parse(File.ReadAllText(Path("deploy", "grafana", "dashboards", "experimentgrid.json")));
-        var root = dashboard.RootElement;
-        var queries = root.GetProperty("panels").EnumerateArray()
-            .SelectMany(p => p.GetProperty("targets").EnumerateArray())
-            .Select(t => new DashboardQuery(t.GetProperty("expr").GetString()!, t.TryGetProperty("legendFormat", out var legend) ? legend.GetString()! : ""))
-            .ToList();
-        queries.AddRange(root.GetProperty("templating").GetProperty("list").EnumerateArray()
-            .Select(v => new DashboardQuery(VariableExpr().Match(v.GetProperty("definition").GetString()!).Groups[1].Value, "")));
-        return queries;
-    }
-
-    public static List<string> DashboardDatasourceUids()
-    {
-        using var dashboard = JsonDocument.Parse(File.ReadAllText(Path("deploy", "grafana", "dashboards", "experimentgrid.json")));
-        var uids = new List<string>();
-        Walk(dashboard.RootElement);
-        return uids;
-
-        void Walk(JsonElement element)
-        {
-            if (element.ValueKind == JsonValueKind.Object)
-            {
-                foreach (var property in element.EnumerateObject())
-                {
-                    if (property.Name == "datasource") uids.Add(property.Value.GetProperty("uid").GetString()!);
-                    else Walk(property.Value);
-                }
-            }
-            else if (element.ValueKind == JsonValueKind.Array)
-            {
-                foreach (var item in element.EnumerateArray()) Walk(item);
-            }
-        }
-    }
-
-    public static HashSet<string> MetricNames(string expr) => [.. MetricName().Matches(expr).Select(m => m.Value)];
-
-    /// <summary>Label names in the query's matchers and by/without clauses.</summary>
-    public static HashSet<string> LabelsUsed(string expr) =>
-        [.. Matcher().Matches(expr).Select(m => m.Groups[1].Value), .. (GroupedBy(expr) ?? [])];
-
-    /// <summary>The labels an aggregation keeps (its by clause), or null when the query aggregates none away.</summary>
-    public static HashSet<string>? GroupedBy(string expr) =>
-        By().Match(expr) is { Success: true } by ? [.. by.Groups[1].Value.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)] : null;
-
-    public static HashSet<string> LegendLabels(string legend) => [.. LegendLabel().Matches(legend).Select(m => m.Groups[1].Value)];
-
-    public static (int ExitCode, string Output) Run(string program, params string[] arguments)
-    {
-        var start = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var argument in arguments) start.ArgumentList.Add(argument);
-        using var process = Process.Start(start)!;
-        var error = process.StandardError.ReadToEndAsync();
-        var output = process.StandardOutput.ReadToEnd();
-        process.WaitForExit();
-        return (process.ExitCode, output + error.Result);
-    }
-
-    /// <summary>Compose's ${NAME:-default} and ${NAME-default}, as `docker compose config` resolves them.</summary>
-    private static string Interpolate(string value) =>
-        Variable().Replace(value, m => Environment.GetEnvironmentVariable(m.Groups[1].Value) is { Length: > 0 } set ? set : m.Groups[2].Value);
-
-    private static string FindRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-            if (File.Exists(System.IO.Path.Combine(dir.FullName, "ExperimentGrid.sln"))) return dir.FullName;
-        throw new DirectoryNotFoundException($"no ExperimentGrid.sln above {AppContext.BaseDirectory}");
-    }
-
-    [GeneratedRegex(@"\$\{(\w+):?-([^}]*)\}")]
-    private static partial Regex Variable();
-
-    [GeneratedRegex(@"\bexperimentgrid_[a-z0-9_]+\b")]
-    private static partial Regex MetricName();
-
-    [GeneratedRegex(@"(\w+)\s*(?:=~|!~|!=|=)\s*""")]
-    private static partial Regex Matcher();
-
-    [GeneratedRegex(@"\bby\s*\(([^)]*)\)")]
-    private static partial Regex By();
-
-    [GeneratedRegex(@"\{\{\s*(\w+)\s*\}\}")]
-    private static partial Regex LegendLabel();
-
-    [GeneratedRegex(@"^label_values\((.*),\s*\w+\)$")]
-    private static partial Regex VariableExpr();
 }
