@@ -29,7 +29,8 @@ public sealed class FineTuner : IDisposable
     }
 
     public void Step(Batch batch) => Optimization.TrainingStep(
-        () => nn.functional.cross_entropy(_model.call(batch.InputIds, batch.AttentionMask, batch.TokenTypeIds), batch.Labels), _optimizer, MaxGradNorm);
+        [() => new LossSum(nn.functional.cross_entropy(_model.call(batch.InputIds, batch.AttentionMask, batch.TokenTypeIds), batch.Labels, reduction: nn.Reduction.Sum), batch.InputIds.shape[0])],
+        _optimizer, MaxGradNorm);
 
     public void Dispose()
     {

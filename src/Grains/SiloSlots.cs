@@ -79,19 +79,21 @@ public sealed partial class SiloSlots
     /// <summary>
     /// One slot per GPU, or one CPU slot on a machine without GPUs. GPUs are counted by the /dev/nvidiaN device nodes
     /// the NVIDIA driver creates for each GPU visible here (containers included): that needs no CUDA library, which
-    /// the CPU build of the training core does not ship.
+    /// the CPU build of the training core does not ship. Slots take CUDA's ordinals, 0 to n-1, not the nodes' numbers:
+    /// a container given the host's GPU 3 has /dev/nvidia3, and CUDA calls it cuda:0. CUDA_VISIBLE_DEVICES, where set,
+    /// says how many GPUs CUDA will show.
     /// </summary>
-    public static SiloSlots Detect(string deviceDirectory = "/dev")
+    public static SiloSlots Detect() => Detect("/dev", Environment.GetEnvironmentVariable("CUDA_VISIBLE_DEVICES"));
+
+    /// <param name="cudaVisibleDevices">CUDA_VISIBLE_DEVICES, or null where it is not set.</param>
+    public static SiloSlots Detect(string deviceDirectory, string? cudaVisibleDevices)
     {
-        var gpus = Directory.Exists(deviceDirectory)
-            ? Directory.EnumerateFiles(deviceDirectory, "nvidia*")
-                .Select(path => GpuDevicePattern().Match(Path.GetFileName(path)))
-                .Where(m => m.Success)
-                .Select(m => new Slot(SlotKind.Gpu, int.Parse(m.Groups["n"].Value, CultureInfo.InvariantCulture)))
-                .OrderBy(s => s.Index)
-                .ToList()
-            : [];
-        return new SiloSlots(gpus.Count > 0 ? gpus : [new Slot(SlotKind.Cpu, 0)]);
+        var count = cudaVisibleDevices is not null
+            ? cudaVisibleDevices.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).TakeWhile(d => d != "-1").Count()
+            : Directory.Exists(deviceDirectory)
+                ? Directory.EnumerateFiles(deviceDirectory, "nvidia*").Count(path => GpuDevicePattern().IsMatch(Path.GetFileName(path)))
+                : 0;
+        return new SiloSlots(count > 0 ? [.. Enumerable.Range(0, count).Select(i => new Slot(SlotKind.Gpu, i))] : [new Slot(SlotKind.Cpu, 0)]);
     }
 
     public override string ToString() => string.Join(',', All);

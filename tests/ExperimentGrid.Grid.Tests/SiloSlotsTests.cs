@@ -45,7 +45,30 @@ public sealed class SiloSlotsTests
         using var dev = new TemporaryDirectory();
         foreach (var node in new[] { "nvidia1", "nvidia0", "nvidiactl", "nvidia-uvm", "null" }) File.WriteAllText(Path.Combine(dev.Path, node), "");
 
-        Assert.Equal("gpu:0,gpu:1", SiloSlots.Detect(dev.Path).ToString());
+        Assert.Equal("gpu:0,gpu:1", SiloSlots.Detect(dev.Path, cudaVisibleDevices: null).ToString());
+    }
+
+    [Fact]
+    public void Detect_numbers_slots_as_CUDA_does_not_by_the_host_device_node()
+    {
+        // A container given the host's GPUs 2 and 5 sees /dev/nvidia2 and /dev/nvidia5; CUDA calls them cuda:0 and cuda:1.
+        using var dev = new TemporaryDirectory();
+        foreach (var node in new[] { "nvidia5", "nvidia2", "nvidiactl" }) File.WriteAllText(Path.Combine(dev.Path, node), "");
+
+        Assert.Equal("gpu:0,gpu:1", SiloSlots.Detect(dev.Path, cudaVisibleDevices: null).ToString());
+    }
+
+    [Theory]
+    [InlineData("3", "gpu:0")]
+    [InlineData("1,0,2", "gpu:0,gpu:1,gpu:2")]
+    [InlineData("", "cpu:0")]
+    [InlineData("-1", "cpu:0")]
+    public void Detect_takes_the_GPU_count_from_CUDA_VISIBLE_DEVICES_where_set(string visible, string expected)
+    {
+        using var dev = new TemporaryDirectory();
+        foreach (var node in new[] { "nvidia0", "nvidia1", "nvidia2", "nvidia3" }) File.WriteAllText(Path.Combine(dev.Path, node), "");
+
+        Assert.Equal(expected, SiloSlots.Detect(dev.Path, visible).ToString());
     }
 
     [Fact]
@@ -53,6 +76,6 @@ public sealed class SiloSlotsTests
     {
         using var dev = new TemporaryDirectory();
 
-        Assert.Equal("cpu:0", SiloSlots.Detect(dev.Path).ToString());
+        Assert.Equal("cpu:0", SiloSlots.Detect(dev.Path, cudaVisibleDevices: null).ToString());
     }
 }
