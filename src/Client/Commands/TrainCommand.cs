@@ -85,7 +85,7 @@ internal static class TrainCommand
         summary.AddRow("freeze", result.Spec.Freeze.ToString());
         summary.AddRow("trainable parameters", $"{result.TrainableParameters:N0} of {result.TotalParameters:N0}");
         summary.AddRow("training throughput", $"{result.SamplesPerSecond:F1} samples/s, {result.TokensPerSecond:F0} tokens/s");
-        summary.AddRow("wall time", $"{result.WallSeconds:F1} s on {result.Device}");
+        summary.AddRow("wall time", $"{result.WallSeconds:F1} s on {result.Device} in {ComputePrecisions.Name(result.Spec.Precision)}");
         summary.AddRow("model", Markup.Escape(result.ModelDirectory ?? "(not saved)"));
         AnsiConsole.Write(summary);
     }

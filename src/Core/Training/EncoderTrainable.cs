@@ -75,8 +75,16 @@ public abstract class EncoderTrainable<TModel, TExample> : ISupervisedTrainable
 
     public abstract EvaluationMetrics EvaluateSplit(string split, int? limit = null);
 
+    /// <summary>
+    /// Sets the trial's TF32 switch on the calling thread's process. libtorch keeps one switch for the whole process, and
+    /// a silo trains several trials at once, so each trial sets its own before every piece of work (setup, each epoch,
+    /// each evaluation) rather than once.
+    /// </summary>
+    protected void UseTrialTf32() => ComputePrecisions.UseTf32(Spec.Tf32);
+
     public void Setup()
     {
+        UseTrialTf32();
         Device = Devices.Resolve(Spec.Device);
         var source = ModelSource.Open(Spec.Model, Logger);
         _tokenizer = source.Tokenizer;
@@ -94,12 +102,13 @@ public abstract class EncoderTrainable<TModel, TExample> : ISupervisedTrainable
 
         _stepsPerEpoch = (_train.Count + Spec.BatchSize - 1) / Spec.BatchSize;
         _optimizer = Optimization.AdamW(_model, Spec.LearningRate, Spec.WeightDecay);
-        Logger.LogInformation("{Train} training and {Eval} evaluation examples, freeze {Freeze}, {Trainable:N0} of {Total:N0} parameters trainable, on {Device}",
-            _train.Count, validationExamples, freeze, TrainableParameters, TotalParameters, Device);
+        Logger.LogInformation("{Train} training and {Eval} evaluation examples, freeze {Freeze}, {Trainable:N0} of {Total:N0} parameters trainable, on {Device} in {Precision}",
+            _train.Count, validationExamples, freeze, TrainableParameters, TotalParameters, Device, ComputePrecisions.Name(Spec.Precision));
     }
 
     public EpochResult Step(CancellationToken cancellationToken = default)
     {
+        UseTrialTf32();
         var model = Model;
         var optimizer = _optimizer!;
         if (CompletedEpochs >= Spec.Epochs) throw new InvalidOperationException($"all {Spec.Epochs} epochs are done.");
@@ -151,6 +160,7 @@ public abstract class EncoderTrainable<TModel, TExample> : ISupervisedTrainable
 
     protected void ForEachEvaluationBatch<T>(IReadOnlyList<T> examples, Func<T, int> length, Func<IReadOnlyList<T>, Batch> collate, Action<int[], Batch> score)
     {
+        UseTrialTf32();
         Model.eval();
         using var noGrad = no_grad();
         foreach (var indices in Batching.LengthSortedBatches(examples, length, Spec.EvalBatchSize))

@@ -46,8 +46,11 @@ public sealed class MaskedLmTrainable(TrialSpec spec, ILogger? logger = null, IP
 
     protected override MaskedLmMetrics Validate() => Evaluate(_validation);
 
-    public MaskedLmMetrics Evaluate(IReadOnlyList<EncodedTokens> examples) =>
-        MaskedLmEvaluation.Evaluate(Model, examples, Tokenizer.PadId, Device, Spec.EvalBatchSize);
+    public MaskedLmMetrics Evaluate(IReadOnlyList<EncodedTokens> examples)
+    {
+        UseTrialTf32();
+        return MaskedLmEvaluation.Evaluate(Model, examples, Tokenizer.PadId, Device, Spec.EvalBatchSize);
+    }
 
     public override MaskedLmMetrics EvaluateSplit(string split, int? limit = null) => Evaluate(EvaluationSet(split, limit));
 
