@@ -98,6 +98,7 @@ public abstract class EncoderTrainable<TModel, TExample> : ISupervisedTrainable
         random.manual_seed(Spec.Seed);
         _model = source.LoadModel(CreateModel, Logger);
         _model.Bert.SetFreeze(freeze);
+        _model.Bert.Precision.ComputeType = ComputePrecisions.ComputeType(Spec.Precision);
         _model.to(Device);
 
         _stepsPerEpoch = (_train.Count + Spec.BatchSize - 1) / Spec.BatchSize;
