@@ -6,8 +6,9 @@ using static TorchSharp.torch;
 
 namespace ExperimentGrid.Core.Tests;
 
-/// <summary>The trial fields precision and tf32: defaults, validation, YAML, sweeps, and the JSON a trial travels in.</summary>
-public sealed class PrecisionSettingsTests : IDisposable
+/// <summary>The trial fields precision and tf32: defaults, validation, YAML, sweeps, the JSON a trial travels in, and TF32's switch.</summary>
+[Collection(ModelCollection.Name)]
+public sealed class PrecisionSettingsTests(ModelFixture models) : IDisposable
 {
     private readonly SweepFixture _fixture = new();
 
@@ -82,6 +83,36 @@ public sealed class PrecisionSettingsTests : IDisposable
             Assert.False(backends.cuda.matmul.allow_tf32 || backends.cudnn.allow_tf32);
             ComputePrecisions.UseTf32(true);
             Assert.True(backends.cuda.matmul.allow_tf32 && backends.cudnn.allow_tf32);
+        }
+        finally
+        {
+            backends.cuda.matmul.allow_tf32 = matmul;
+            backends.cudnn.allow_tf32 = cudnn;
+        }
+    }
+
+    [Fact]
+    public void A_trial_sets_its_own_tf32_again_for_every_epoch_and_evaluation()
+    {
+        var (matmul, cudnn) = (backends.cuda.matmul.allow_tf32, backends.cudnn.allow_tf32);
+        try
+        {
+            var spec = new TrialConfig
+            {
+                Model = models.MiniLmDirectory, TrainLimit = 8, EvalLimit = 8, TestSplit = "none", MaxLength = 32, BatchSize = 8, Tf32 = false, Device = "cpu",
+            }.ToSpec();
+            using var trainable = new TextClassificationTrainable(spec);
+            ComputePrecisions.UseTf32(true);
+            trainable.Setup();
+            Assert.False(backends.cuda.matmul.allow_tf32);
+
+            // Another trial in the process turns it on between this trial's pieces of work.
+            ComputePrecisions.UseTf32(true);
+            trainable.Step();
+            Assert.False(backends.cuda.matmul.allow_tf32 || backends.cudnn.allow_tf32);
+            ComputePrecisions.UseTf32(true);
+            trainable.EvaluateSplit("validation", 8);
+            Assert.False(backends.cuda.matmul.allow_tf32 || backends.cudnn.allow_tf32);
         }
         finally
         {
