@@ -76,9 +76,9 @@ public abstract class EncoderTrainable<TModel, TExample> : ISupervisedTrainable
     public abstract EvaluationMetrics EvaluateSplit(string split, int? limit = null);
 
     /// <summary>
-    /// Sets the trial's TF32 switch on the calling thread's process. libtorch keeps one switch for the whole process, and
-    /// a silo trains several trials at once, so each trial sets its own before every piece of work (setup, each epoch,
-    /// each evaluation) rather than once.
+    /// Applies the trial's TF32 setting. libtorch keeps one switch for the whole process and a silo trains several
+    /// trials at once, so each trial sets its own before every piece of work (setup, each epoch, each evaluation)
+    /// rather than once. Two concurrent trials of one process that disagree can still overlap within an epoch.
     /// </summary>
     protected void UseTrialTf32() => ComputePrecisions.UseTf32(Spec.Tf32);
 
