@@ -205,7 +205,7 @@ def weights():
     config_dir = os.path.join(WORK, "data", "minilm-config")
     torch.manual_seed(0)
     config = transformers.BertConfig.from_pretrained(config_dir)
-    transformers.BertModel(config).save_pretrained(MODEL, safe_serialization=True)
+    transformers.BertModel(config).save_pretrained(MODEL)
     for name in ("vocab.txt", "tokenizer_config.json", "special_tokens_map.json"):
         with open(os.path.join(config_dir, name), "rb") as source, open(os.path.join(MODEL, name), "wb") as target:
             target.write(source.read())
@@ -216,7 +216,7 @@ TEXTS = read_jsonl("test", 64)
 
 
 def python_embeddings(texts):
-    tokenizer = transformers.BertTokenizerFast.from_pretrained(MODEL)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(MODEL)
     model = transformers.BertModel.from_pretrained(MODEL, attn_implementation="eager").to("cuda").eval()
     batch = tokenizer(texts, padding=True, truncation=True, max_length=MAX_LENGTH, return_tensors="pt").to("cuda")
     with torch.no_grad():
@@ -305,7 +305,7 @@ def peer_samples_per_second(batch_size, precision):
             row = json.loads(line)
             texts.append(row["text"])
             labels.append(row["label"])
-    tokenizer = transformers.BertTokenizerFast.from_pretrained(MODEL)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(MODEL)
     encoded = tokenizer(texts, truncation=True, max_length=MAX_LENGTH)["input_ids"]
     torch.manual_seed(42)
     model = transformers.BertForSequenceClassification.from_pretrained(MODEL, num_labels=2).to("cuda").train()

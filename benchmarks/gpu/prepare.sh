@@ -5,7 +5,7 @@
 # NuGet libLibTorchSharp.so (the copy the build weakens for Debian's older libstdc++), and, on the device, the
 # libtorch of the machine's own PyTorch wheel found through LD_LIBRARY_PATH. Nothing here builds native code.
 #
-# Usage: benchmarks/gpu/prepare.sh        then see benchmarks/gpu/README.md
+# Usage: benchmarks/gpu/prepare.sh        (README.md, "GPU silos", says how to run the check)
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 out="$repo/.gpu"

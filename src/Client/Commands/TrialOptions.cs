@@ -32,6 +32,8 @@ internal sealed class TrialOptions
     public Option<int?> MaxLength { get; } = new("--max-length") { Description = "Truncate texts to this many tokens, [CLS] and [SEP] included. Default 512." };
     public Option<string?> Freeze { get; } = new("--freeze") { Description = "Freeze the embeddings and the bottom k encoder layers (k), or everything but the head (all). Default 0." };
     public Option<string?> Device { get; } = new("--device") { Description = "auto, cpu, cuda or cuda:N. Default auto." };
+    public Option<string?> Precision { get; } = new("--precision") { Description = $"{string.Join(" or ", ComputePrecisions.Names)}: bf16 computes matmuls in bfloat16 with fp32 weights, optimizer, LayerNorm and loss (mixed precision). Default fp32." };
+    public Option<bool?> Tf32 { get; } = new("--tf32") { Description = "true or false: let fp32 matmuls on CUDA use TF32 tensor cores (no effect on the CPU). Default true.", Arity = ArgumentArity.ExactlyOne };
     public Option<string?> Masking { get; } = new("--masking") { Description = "masked-lm: token or whole-word (a piece with its ## pieces). Default token." };
     public Option<double?> MlmProbability { get; } = new("--mlm-probability") { Description = "masked-lm: share of pieces chosen as targets. Default 0.15." };
     public Option<int?> SamplesPerClass { get; } = new("--samples-per-class") { Description = "setfit: labelled examples drawn per class; 0 trains zero-shot on the label names. Default 16." };
@@ -43,7 +45,7 @@ internal sealed class TrialOptions
         {
             Config, Task, Model, Dataset, DataRoot, TextColumn, LabelColumn, TrainSplit, EvalSplit, TestSplit, TrainLimit, EvalLimit,
             LabelNames, Epochs, LearningRate, BatchSize, MicroBatchSize, EvalBatchSize, WeightDecay, WarmupRatio, MaxGradNorm, Seed, MaxLength,
-            Freeze, Device, Masking, MlmProbability, SamplesPerClass, Iterations,
+            Freeze, Device, Precision, Tf32, Masking, MlmProbability, SamplesPerClass, Iterations,
         })
             command.Options.Add(option);
     }
@@ -79,6 +81,8 @@ internal sealed class TrialOptions
             MaxLength = parse.GetValue(MaxLength),
             Freeze = parse.GetValue(Freeze),
             Device = parse.GetValue(Device),
+            Precision = parse.GetValue(Precision),
+            Tf32 = parse.GetValue(Tf32),
             Masking = parse.GetValue(Masking),
             MlmProbability = parse.GetValue(MlmProbability),
             SamplesPerClass = parse.GetValue(SamplesPerClass),

@@ -89,8 +89,9 @@ public sealed class BertSelfAttention : Module<Tensor, TokenLayout, Tensor>
     private readonly int _heads;
     private readonly int _headDim;
     private readonly double _attentionDropout;
+    private readonly MixedPrecision _precision;
 
-    public BertSelfAttention(BertConfig config) : base(nameof(BertSelfAttention))
+    public BertSelfAttention(BertConfig config, MixedPrecision precision) : base(nameof(BertSelfAttention))
     {
         query = Linear(config.HiddenSize, config.HiddenSize);
         key = Linear(config.HiddenSize, config.HiddenSize);
@@ -98,6 +99,7 @@ public sealed class BertSelfAttention : Module<Tensor, TokenLayout, Tensor>
         _heads = config.NumAttentionHeads;
         _headDim = config.HeadDim;
         _attentionDropout = config.AttentionProbsDropoutProb;
+        _precision = precision;
         RegisterComponents();
     }
 
@@ -108,10 +110,11 @@ public sealed class BertSelfAttention : Module<Tensor, TokenLayout, Tensor>
         // One GEMM for query, key and value: the checkpoint keeps three matrices, the kernel prefers one wide one.
         var weight = cat([query.weight!, key.weight!, value.weight!], 0);
         var bias = cat([query.bias!, key.bias!, value.bias!], 0);
-        var qkv = layout.ScatterFlat(nn.functional.linear(hidden, weight, bias))
+        var qkv = layout.ScatterFlat(_precision.Linear(hidden, weight, bias))
             .view(layout.Batch, layout.Tokens, 3, _heads, _headDim)
             .permute(2, 0, 3, 1, 4);
-        // Fused attention kernel: no [tokens × tokens] probabilities kept for backward, on CPU or GPU.
+        // Fused attention kernel: no [tokens × tokens] probabilities kept for backward, on CPU or GPU. It runs in the
+        // type of q, k and v, and its kernels keep the softmax in fp32 for bfloat16 inputs.
         var context = nn.functional.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], layout.KeepMask, training ? _attentionDropout : 0.0);
         return layout.Pack(context.transpose(1, 2).reshape(layout.Batch, layout.Tokens, _heads * _headDim)).MoveToOuterDisposeScope();
     }
@@ -123,19 +126,21 @@ public sealed class BertResidualOutput : Module<Tensor, Tensor, Tensor>
     private readonly Linear dense;
     private readonly LayerNorm LayerNorm;
     private readonly Dropout dropout;
+    private readonly MixedPrecision _precision;
 
-    public BertResidualOutput(int inFeatures, BertConfig config) : base(nameof(BertResidualOutput))
+    public BertResidualOutput(int inFeatures, BertConfig config, MixedPrecision precision) : base(nameof(BertResidualOutput))
     {
         dense = Linear(inFeatures, config.HiddenSize);
         LayerNorm = nn.LayerNorm(config.HiddenSize, config.LayerNormEps);
         dropout = Dropout(config.HiddenDropoutProb);
+        _precision = precision;
         RegisterComponents();
     }
 
     public override Tensor forward(Tensor hidden, Tensor residual)
     {
         using var scope = NewDisposeScope();
-        return LayerNorm.call(dropout.call(dense.call(hidden)) + residual).MoveToOuterDisposeScope();
+        return _precision.Norm(LayerNorm, dropout.call(_precision.Linear(dense, hidden)) + residual).MoveToOuterDisposeScope();
     }
 }
 
@@ -144,10 +149,10 @@ public sealed class BertAttention : Module<Tensor, TokenLayout, Tensor>
     private readonly BertSelfAttention self;
     private readonly BertResidualOutput output;
 
-    public BertAttention(BertConfig config) : base(nameof(BertAttention))
+    public BertAttention(BertConfig config, MixedPrecision precision) : base(nameof(BertAttention))
     {
-        self = new BertSelfAttention(config);
-        output = new BertResidualOutput(config.HiddenSize, config);
+        self = new BertSelfAttention(config, precision);
+        output = new BertResidualOutput(config.HiddenSize, config, precision);
         RegisterComponents();
     }
 
@@ -162,17 +167,19 @@ public sealed class BertIntermediate : Module<Tensor, Tensor>
 {
     private readonly Linear dense;
     private readonly Func<Tensor, Tensor> _activation;
+    private readonly MixedPrecision _precision;
 
-    public BertIntermediate(BertConfig config) : base(nameof(BertIntermediate))
+    public BertIntermediate(BertConfig config, MixedPrecision precision) : base(nameof(BertIntermediate))
     {
         dense = Linear(config.HiddenSize, config.IntermediateSize);
         _activation = Activation(config.HiddenAct);
+        _precision = precision;
         RegisterComponents();
     }
 
     public override Tensor forward(Tensor hidden)
     {
-        using var projected = dense.call(hidden);
+        using var projected = _precision.Linear(dense, hidden);
         return _activation(projected);
     }
 
@@ -191,11 +198,11 @@ public sealed class BertLayer : Module<Tensor, TokenLayout, Tensor>
     private readonly BertIntermediate intermediate;
     private readonly BertResidualOutput output;
 
-    public BertLayer(BertConfig config) : base(nameof(BertLayer))
+    public BertLayer(BertConfig config, MixedPrecision precision) : base(nameof(BertLayer))
     {
-        attention = new BertAttention(config);
-        intermediate = new BertIntermediate(config);
-        output = new BertResidualOutput(config.IntermediateSize, config);
+        attention = new BertAttention(config, precision);
+        intermediate = new BertIntermediate(config, precision);
+        output = new BertResidualOutput(config.IntermediateSize, config, precision);
         RegisterComponents();
     }
 
@@ -211,9 +218,9 @@ public sealed class BertEncoder : Module<Tensor, TokenLayout, Tensor>
 {
     private readonly ModuleList<BertLayer> layer;
 
-    public BertEncoder(BertConfig config) : base(nameof(BertEncoder))
+    public BertEncoder(BertConfig config, MixedPrecision precision) : base(nameof(BertEncoder))
     {
-        layer = new ModuleList<BertLayer>([.. Enumerable.Range(0, config.NumHiddenLayers).Select(_ => new BertLayer(config))]);
+        layer = new ModuleList<BertLayer>([.. Enumerable.Range(0, config.NumHiddenLayers).Select(_ => new BertLayer(config, precision))]);
         RegisterComponents();
     }
 
@@ -235,17 +242,19 @@ public sealed class BertEncoder : Module<Tensor, TokenLayout, Tensor>
 public sealed class BertPooler : Module<Tensor, Tensor>
 {
     private readonly Linear dense;
+    private readonly MixedPrecision _precision;
 
-    public BertPooler(BertConfig config) : base(nameof(BertPooler))
+    public BertPooler(BertConfig config, MixedPrecision precision) : base(nameof(BertPooler))
     {
         dense = Linear(config.HiddenSize, config.HiddenSize);
+        _precision = precision;
         RegisterComponents();
     }
 
     public override Tensor forward(Tensor lastHiddenState)
     {
         using var scope = NewDisposeScope();
-        return dense.call(lastHiddenState.select(1, 0)).tanh().MoveToOuterDisposeScope();
+        return _precision.Linear(dense, lastHiddenState.select(1, 0)).tanh().MoveToOuterDisposeScope();
     }
 }
 
@@ -297,6 +306,9 @@ public sealed class BertModel : Module<Tensor, Tensor, Tensor, Tensor>
     public BertConfig Config { get; }
     public FreezeDepth Freeze { get; private set; } = FreezeDepth.None;
 
+    /// <summary>The compute type of this encoder and of the head built on it.</summary>
+    public MixedPrecision Precision { get; } = new();
+
     /// <summary>The input embedding matrix, which the masked-LM head also uses as its output projection.</summary>
     public Embedding WordEmbeddings => embeddings.WordEmbeddings;
 
@@ -304,8 +316,8 @@ public sealed class BertModel : Module<Tensor, Tensor, Tensor, Tensor>
     {
         Config = config;
         embeddings = new BertEmbeddings(config);
-        encoder = new BertEncoder(config);
-        if (addPoolingLayer) pooler = new BertPooler(config);
+        encoder = new BertEncoder(config, Precision);
+        if (addPoolingLayer) pooler = new BertPooler(config, Precision);
         RegisterComponents();
         BertInitialization.Apply(this, config.InitializerRange);
         using (no_grad()) embeddings.WordEmbeddings.weight![config.PadTokenId].zero_();

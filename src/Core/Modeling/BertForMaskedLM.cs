@@ -12,19 +12,21 @@ public sealed class BertPredictionHeadTransform : Module<Tensor, Tensor>
     private readonly Linear dense;
     private readonly LayerNorm LayerNorm;
     private readonly Func<Tensor, Tensor> _activation;
+    private readonly MixedPrecision _precision;
 
-    public BertPredictionHeadTransform(BertConfig config) : base(nameof(BertPredictionHeadTransform))
+    public BertPredictionHeadTransform(BertConfig config, MixedPrecision precision) : base(nameof(BertPredictionHeadTransform))
     {
         dense = Linear(config.HiddenSize, config.HiddenSize);
         LayerNorm = nn.LayerNorm(config.HiddenSize, config.LayerNormEps);
         _activation = BertIntermediate.Activation(config.HiddenAct);
+        _precision = precision;
         RegisterComponents();
     }
 
     public override Tensor forward(Tensor hidden)
     {
         using var scope = NewDisposeScope();
-        return LayerNorm.call(_activation(dense.call(hidden))).MoveToOuterDisposeScope();
+        return _precision.Norm(LayerNorm, _activation(_precision.Linear(dense, hidden))).MoveToOuterDisposeScope();
     }
 }
 
@@ -37,21 +39,23 @@ public sealed class BertLMPredictionHead : Module<Tensor, Tensor, Tensor>
 {
     private readonly BertPredictionHeadTransform transform;
     private readonly Parameter bias;
+    private readonly MixedPrecision _precision;
 
-    public BertLMPredictionHead(BertConfig config) : base(nameof(BertLMPredictionHead))
+    public BertLMPredictionHead(BertConfig config, MixedPrecision precision) : base(nameof(BertLMPredictionHead))
     {
-        transform = new BertPredictionHeadTransform(config);
+        transform = new BertPredictionHeadTransform(config, precision);
         bias = new Parameter(zeros(config.VocabSize));
+        _precision = precision;
         RegisterComponents();
     }
 
     /// <param name="hidden">Hidden states, [..., hidden].</param>
     /// <param name="wordEmbeddings">The decoder weight, [vocab, hidden].</param>
-    /// <returns>Logits, [..., vocab].</returns>
+    /// <returns>Logits, [..., vocab], fp32.</returns>
     public override Tensor forward(Tensor hidden, Tensor wordEmbeddings)
     {
         using var scope = NewDisposeScope();
-        return nn.functional.linear(transform.call(hidden), wordEmbeddings, bias).MoveToOuterDisposeScope();
+        return _precision.Fp32(_precision.Linear(transform.call(hidden), wordEmbeddings, bias)).MoveToOuterDisposeScope();
     }
 }
 
@@ -60,9 +64,9 @@ public sealed class BertOnlyMLMHead : Module<Tensor, Tensor, Tensor>
 {
     private readonly BertLMPredictionHead predictions;
 
-    public BertOnlyMLMHead(BertConfig config) : base(nameof(BertOnlyMLMHead))
+    public BertOnlyMLMHead(BertConfig config, MixedPrecision precision) : base(nameof(BertOnlyMLMHead))
     {
-        predictions = new BertLMPredictionHead(config);
+        predictions = new BertLMPredictionHead(config, precision);
         RegisterComponents();
     }
 
@@ -87,7 +91,7 @@ public sealed class BertForMaskedLM : Module<Tensor, Tensor, Tensor, Tensor>, IE
         if (config.Extra is { } extra && extra.TryGetValue("tie_word_embeddings", out var tie) && tie.ValueKind == JsonValueKind.False)
             throw new NotSupportedException("config.json sets tie_word_embeddings to false; only masked-LM heads tied to the word embeddings are supported.");
         bert = new BertModel(config, addPoolingLayer: false);
-        cls = new BertOnlyMLMHead(config);
+        cls = new BertOnlyMLMHead(config, bert.Precision);
         RegisterComponents();
         BertInitialization.Apply(cls, config.InitializerRange);
     }

@@ -29,12 +29,12 @@ public sealed class BertForSequenceClassification : Module<Tensor, Tensor, Tenso
     public static string Architecture => nameof(BertForSequenceClassification);
     public static IReadOnlyList<string> HeadPrefixes { get; } = ["classifier.", "bert.pooler."];
 
-    /// <returns>Logits, [batch, labels].</returns>
+    /// <returns>Logits, [batch, labels], fp32.</returns>
     public override Tensor forward(Tensor inputIds, Tensor attentionMask, Tensor tokenTypeIds)
     {
         using var scope = NewDisposeScope();
         var pooled = bert.Pool(bert.call(inputIds, attentionMask, tokenTypeIds));
-        return classifier.call(dropout.call(pooled)).MoveToOuterDisposeScope();
+        return bert.Precision.Fp32(bert.Precision.Linear(classifier, dropout.call(pooled))).MoveToOuterDisposeScope();
     }
 }
 

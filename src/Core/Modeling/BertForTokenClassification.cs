@@ -28,10 +28,11 @@ public sealed class BertForTokenClassification : Module<Tensor, Tensor, Tensor, 
     public static string Architecture => nameof(BertForTokenClassification);
     public static IReadOnlyList<string> HeadPrefixes { get; } = ["classifier."];
 
-    /// <returns>Logits, [batch, tokens, labels].</returns>
+    /// <returns>Logits, [batch, tokens, labels], fp32.</returns>
     public override Tensor forward(Tensor inputIds, Tensor attentionMask, Tensor tokenTypeIds)
     {
         using var scope = NewDisposeScope();
-        return classifier.call(dropout.call(bert.call(inputIds, attentionMask, tokenTypeIds))).MoveToOuterDisposeScope();
+        var tagged = bert.Precision.Linear(classifier, dropout.call(bert.call(inputIds, attentionMask, tokenTypeIds)));
+        return bert.Precision.Fp32(tagged).MoveToOuterDisposeScope();
     }
 }

@@ -128,7 +128,7 @@ internal sealed partial class SweepExpansion(SweepSpec spec, string source, Sour
 
     private static Type? ScalarType(PropertyInfo property) =>
         (Nullable.GetUnderlyingType(property.PropertyType) ?? property.PropertyType) is var type
-        && (type == typeof(string) || type == typeof(int) || type == typeof(double)) ? type : null;
+        && (type == typeof(string) || type == typeof(int) || type == typeof(double) || type == typeof(bool)) ? type : null;
 
     /// <summary>A list of values for one field, each converted to the field's type; the bad ones are named and left out.</summary>
     private List<(object Value, string Text, int Index)> Values(Type type, List<string>? texts, string path)
@@ -161,7 +161,8 @@ internal sealed partial class SweepExpansion(SweepSpec spec, string source, Sour
         if (type == typeof(string)) return text;
         if (type == typeof(int) && int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var integer)) return integer;
         if (type == typeof(double) && double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var real) && double.IsFinite(real)) return real;
-        Problem(path, $"'{text}' is not {(type == typeof(int) ? "an integer" : "a number")}");
+        if (type == typeof(bool) && bool.TryParse(text, out var flag)) return flag;
+        Problem(path, $"'{text}' is not {(type == typeof(int) ? "an integer" : type == typeof(bool) ? "true or false" : "a number")}");
         return null;
     }
 
@@ -187,7 +188,7 @@ internal sealed partial class SweepExpansion(SweepSpec spec, string source, Sour
         if (type != wanted)
         {
             var instead = type == typeof(int) ? "int_uniform or choice" : type == typeof(double) ? "uniform, log_uniform or choice" : "choice";
-            Problem(path, $"draws {(wanted == typeof(int) ? "integers" : "real numbers")}, but {key} takes {(type == typeof(int) ? "integers" : type == typeof(double) ? "real numbers" : "text")}; use {instead}");
+            Problem(path, $"draws {(wanted == typeof(int) ? "integers" : "real numbers")}, but {key} takes {(type == typeof(int) ? "integers" : type == typeof(double) ? "real numbers" : type == typeof(bool) ? "true or false" : "text")}; use {instead}");
             return null;
         }
         if (texts!.Count != 2)

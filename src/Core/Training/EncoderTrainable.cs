@@ -81,8 +81,16 @@ public abstract class EncoderTrainable<TModel, TExample> : ISupervisedTrainable
 
     public abstract EvaluationMetrics EvaluateSplit(string split, int? limit = null);
 
+    /// <summary>
+    /// Applies the trial's TF32 setting. libtorch keeps one switch for the whole process and a silo trains several
+    /// trials at once, so each trial sets its own before every piece of work (setup, each epoch, each evaluation)
+    /// rather than once. Two concurrent trials of one process that disagree can still overlap within an epoch.
+    /// </summary>
+    private void UseTrialTf32() => ComputePrecisions.UseTf32(Spec.Tf32);
+
     public void Setup()
     {
+        UseTrialTf32();
         Device = Devices.Resolve(Spec.Device);
         MicroBatchSize = Spec.MicroBatchSize ?? Spec.BatchSize;
         EvalBatchSize = Spec.EvalBatchSize;
@@ -98,16 +106,18 @@ public abstract class EncoderTrainable<TModel, TExample> : ISupervisedTrainable
         random.manual_seed(Spec.Seed);
         _model = source.LoadModel(CreateModel, Logger);
         _model.Bert.SetFreeze(freeze);
+        _model.Bert.Precision.ComputeType = ComputePrecisions.ComputeType(Spec.Precision);
         _model.to(Device);
 
         _stepsPerEpoch = (_train.Count + Spec.BatchSize - 1) / Spec.BatchSize;
         _optimizer = Optimization.AdamW(_model, Spec.LearningRate, Spec.WeightDecay);
-        Logger.LogInformation("{Train} training and {Eval} evaluation examples, freeze {Freeze}, {Trainable:N0} of {Total:N0} parameters trainable, on {Device}",
-            _train.Count, validationExamples, freeze, TrainableParameters, TotalParameters, Device);
+        Logger.LogInformation("{Train} training and {Eval} evaluation examples, freeze {Freeze}, {Trainable:N0} of {Total:N0} parameters trainable, on {Device} in {Precision}",
+            _train.Count, validationExamples, freeze, TrainableParameters, TotalParameters, Device, ComputePrecisions.Name(Spec.Precision));
     }
 
     public EpochResult Step(CancellationToken cancellationToken = default)
     {
+        UseTrialTf32();
         var model = Model;
         if (CompletedEpochs >= Spec.Epochs) throw new InvalidOperationException($"all {Spec.Epochs} epochs are done.");
         var epoch = CompletedEpochs;
@@ -183,6 +193,7 @@ public abstract class EncoderTrainable<TModel, TExample> : ISupervisedTrainable
     /// </summary>
     protected T Evaluating<T>(Func<T> evaluate)
     {
+        UseTrialTf32();
         while (true)
         {
             var size = EvalBatchSize;

@@ -37,6 +37,8 @@ public sealed class TrialConfig
     public int? MaxLength { get; set; }
     public string? Freeze { get; set; }
     public string? Device { get; set; }
+    public string? Precision { get; set; }
+    public bool? Tf32 { get; set; }
     public string? Masking { get; set; }
     public double? MlmProbability { get; set; }
     public int? SamplesPerClass { get; set; }
@@ -130,6 +132,9 @@ public sealed class TrialConfig
             problems.Add($"max_length: must be between 8 and 8192 tokens, got {maxLength}");
         if (Device is not null && !Devices.IsValid(Device))
             problems.Add($"device: '{Device}' is not a device (allowed: auto, cpu, cuda, cuda:N)");
+        var precision = defaults.Precision;
+        if (Precision is not null && !ComputePrecisions.TryParse(Precision, out precision))
+            problems.Add($"precision: '{Precision}' is not a precision (allowed: {string.Join(", ", ComputePrecisions.Names)})");
         if (LabelNames is { } names && (names.Count < 2 || names.Distinct().Count() != names.Count || names.Any(string.IsNullOrWhiteSpace)))
             problems.Add("label_names: need at least two distinct, non-empty names");
         foreach (var (field, value) in new[] { ("model", Model), ("dataset", Dataset), ("text_column", TextColumn), ("label_column", LabelColumn), ("train_split", TrainSplit), ("eval_split", EvalSplit) })
@@ -181,6 +186,8 @@ public sealed class TrialConfig
             MaxLength = MaxLength ?? defaults.MaxLength,
             Freeze = freeze,
             Device = Device ?? defaults.Device,
+            Precision = precision,
+            Tf32 = Tf32 ?? defaults.Tf32,
             Masking = masking,
             MlmProbability = MlmProbability ?? defaults.MlmProbability,
             SamplesPerClass = SamplesPerClass ?? defaults.SamplesPerClass,

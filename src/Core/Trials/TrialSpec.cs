@@ -42,6 +42,12 @@ public sealed record TrialSpec
     public FreezeDepth Freeze { get; init; } = FreezeDepth.None;
     public string Device { get; init; } = "auto";
 
+    /// <summary>The arithmetic of forward and backward passes; weights and optimizer state stay fp32 either way.</summary>
+    public ComputePrecision Precision { get; init; } = ComputePrecision.Fp32;
+
+    /// <summary>Whether fp32 matmuls and convolutions on CUDA may use TF32 tensor cores; no effect on the CPU.</summary>
+    public bool Tf32 { get; init; } = true;
+
     /// <summary>masked-lm: how targets are chosen.</summary>
     public MaskingStrategy Masking { get; init; } = MaskingStrategy.Token;
 
