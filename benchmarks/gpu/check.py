@@ -176,13 +176,23 @@ def environment():
         summary["transformers"] = transformers.__version__
     ldd = subprocess.run(["ldd", "-r", os.path.join(WORK, "app", "libLibTorchSharp.so")], capture_output=True, text=True)
     undefined = sorted({line.split("undefined symbol: ")[1].split()[0] for line in (ldd.stdout + ldd.stderr).splitlines() if "undefined symbol:" in line})
-    not_found = [line.strip() for line in ldd.stdout.splitlines() if "not found" in line]
+    # "=> not found" is a missing library; a weak version need that is absent (GLIBCXX_3.4.32, see
+    # build/TorchSharpNative.targets) is only reported, and harmless.
+    not_found = [line.strip() for line in ldd.stdout.splitlines() if "=> not found" in line]
+    summary["libtorchsharp_weak_versions_absent"] = [line.strip() for line in (ldd.stdout + ldd.stderr).splitlines() if "weak version" in line]
     with open(os.path.join(OUT, "undefined-symbols.txt"), "w") as f:
         f.write(f"# ldd -r libLibTorchSharp.so with LD_LIBRARY_PATH={os.environ.get('LD_LIBRARY_PATH')}\n")
         f.writelines(line + "\n" for line in not_found + undefined)
     summary["libtorchsharp_undefined_symbols"] = len(undefined)
     summary["libtorchsharp_missing_libraries"] = not_found
     lines.append(ldd.stdout)
+    # What the loader itself says (.NET's NativeLibrary.TryLoad keeps dlerror to itself): each library as TorchSharp
+    # loads it, in a fresh process with no PyTorch imported.
+    libraries = [os.path.join(WORK, "app", "libLibTorchSharp.so")] + ([] if REHEARSAL else ["libtorch_cuda.so"])
+    probe = subprocess.run([sys.executable, "-c", "import ctypes, sys\nfor name in sys.argv[1:]:\n    ctypes.CDLL(name)\n    print('loaded', name)", *libraries],
+                           capture_output=True, text=True)
+    summary["dlopen"] = (probe.stdout + probe.stderr).strip()[-1500:]
+    lines.append(summary["dlopen"])
     with open(os.path.join(OUT, "environment.txt"), "w") as f:
         f.write("\n".join(lines))
     if not_found:
