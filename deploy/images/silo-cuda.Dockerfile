@@ -5,8 +5,8 @@
 #   docker build -f deploy/images/silo-cuda.Dockerfile -t experimentgrid-silo-cuda .
 #
 # TorchSharp-cuda-linux and its libtorch-cuda-12.8-linux-x64 parts (several GB) come from a NuGet feed that has them:
-#   nuget.org has them, and is the default;
-#   --build-arg TORCH_NUGET_SOURCE=URL-or-directory   a feed of your own, restored from beside nuget.org;
+#   the SDK's default feed has them, and is used by default;
+#   --build-arg TORCH_NUGET_SOURCE=URL-or-directory   a feed of your own, added beside the default one;
 #   --secret id=nuget_config,src=$HOME/.nuget/NuGet/NuGet.Config
 #                                                     a nuget.config of your own instead (a private feed with
 #                                                     credentials): mounted for the restore only, it stays out of the
@@ -34,7 +34,7 @@ COPY src/Silo/ExperimentGrid.Silo.csproj src/Silo/
 # TorchBackend=cuda selects TorchSharp-cuda-linux instead of libtorch-cpu-linux-x64 (src/Core's project file).
 RUN --mount=type=secret,id=nuget_config,required=false \
     if [ -f /run/secrets/nuget_config ]; then feeds="--configfile /run/secrets/nuget_config"; \
-    else feeds="--source https://api.nuget.org/v3/index.json${TORCH_NUGET_SOURCE:+ --source $TORCH_NUGET_SOURCE}"; fi; \
+    else feeds=""; [ -z "$TORCH_NUGET_SOURCE" ] || dotnet nuget add source "$TORCH_NUGET_SOURCE" --name torch-feed; fi; \
     dotnet restore src/Silo/ExperimentGrid.Silo.csproj -r linux-x64 -p:TorchBackend=cuda $feeds
 COPY deploy/sql/ deploy/sql/
 COPY src/Core/ src/Core/
