@@ -8,9 +8,10 @@ namespace ExperimentGrid.Core.Training;
 /// AdamW with decoupled weight decay (Loshchilov and Hutter), computed as torch.optim.AdamW does, over flat buffers.
 /// Every trainable parameter is a view into one contiguous parameter buffer and, once it has a gradient, its gradient
 /// a view into one contiguous gradient buffer, where autograd accumulates in place. Zeroing, dividing and clipping the
-/// gradients and the update itself are then a handful of kernels whatever the parameter count: on a GPU, a step of
+/// gradients and the update itself are then about 20 kernels on a GPU whatever the parameter count: a step of
 /// per-parameter kernels (about 100 tensors × 5 launches for MiniLM, each a P/Invoke) was bound by launches, not
-/// arithmetic. On the CPU, unlike TorchSharp's own AdamW, it allocates nothing per step: its buffers live for the run.
+/// arithmetic. On the CPU the update runs in cache-sized chunks instead (see <see cref="CpuChunk"/>). Unlike
+/// TorchSharp's own AdamW, it allocates nothing per step: its buffers live for the run.
 /// </summary>
 public sealed class AdamW : IDisposable
 {
@@ -41,6 +42,8 @@ public sealed class AdamW : IDisposable
     private readonly Tensor _expAvg;
     private readonly Tensor _expAvgSq;
     private readonly Tensor _scratch;
+    /// <summary>Parameters, gradients, moments and scratch, cut alike into the chunks the update runs over.</summary>
+    private readonly List<(Tensor Parameters, Tensor Gradients, Tensor ExpAvg, Tensor ExpAvgSq, Tensor Scratch)> _chunks;
     /// <summary>Runs of trained, decayed parameters that lie next to each other in the buffer, with their decay.</summary>
     private List<(Tensor Range, double WeightDecay)> _decayRanges = [];
     /// <summary>Whether this step's new gradients have been looked for since the last <see cref="ZeroGrad"/>.</summary>
@@ -82,6 +85,7 @@ public sealed class AdamW : IDisposable
         _expAvg = zeros_like(_parameters).DetachFromDisposeScope();
         _expAvgSq = zeros_like(_parameters).DetachFromDisposeScope();
         _scratch = empty_like(_parameters).DetachFromDisposeScope();
+        _chunks = Chunks([_parameters, _gradients, _expAvg, _expAvgSq, _scratch]);
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         foreach (var slot in _slots)
@@ -181,12 +185,36 @@ public sealed class AdamW : IDisposable
         foreach (var (range, weightDecay) in _decayRanges) range.mul_(1 - LearningRate * weightDecay);
         // Over the whole buffer, untrained parameters included: their gradient and moments are zero, so the moments
         // stay zero and their update is -stepSize · 0 / eps, exactly nothing, as when torch skips them.
-        _expAvg.mul_(_beta1).add_(_gradients, 1 - _beta1);
-        _expAvgSq.mul_(_beta2).addcmul_(_gradients, _gradients, 1 - _beta2);
-        // torch's exact order of operations: a parameter whose gradient is pure rounding noise (an attention key
-        // bias has a zero true gradient) is updated by noise/noise, and any reordering shows up there.
-        _scratch.copy_(_expAvgSq).sqrt_().div_(biasCorrection2Sqrt).add_(_eps);
-        _parameters.addcdiv_(_expAvg, _scratch, -stepSize);
+        foreach (var (parameters, gradients, expAvg, expAvgSq, scratch) in _chunks)
+        {
+            expAvg.mul_(_beta1).add_(gradients, 1 - _beta1);
+            expAvgSq.mul_(_beta2).addcmul_(gradients, gradients, 1 - _beta2);
+            // torch's exact order of operations: a parameter whose gradient is pure rounding noise (an attention key
+            // bias has a zero true gradient) is updated by noise/noise, and any reordering shows up there.
+            scratch.copy_(expAvgSq).sqrt_().div_(biasCorrection2Sqrt).add_(_eps);
+            parameters.addcdiv_(expAvg, scratch, -stepSize);
+        }
+    }
+
+    /// <summary>
+    /// Elements per update chunk on the CPU. There a launch costs little and memory bandwidth is what counts: the
+    /// update's ten passes over the five buffers run chunk by chunk, so each chunk's working set stays in cache.
+    /// For MiniLM on 2 cores, zeroing, dividing, clipping and updating took 66 ms a step over whole buffers, 56 ms per
+    /// parameter tensor, 51 ms in chunks of 2^16 elements and 48 ms in chunks of 2^18. On a GPU, one chunk.
+    /// </summary>
+    private const long CpuChunk = 1 << 18;
+
+    private static List<(Tensor, Tensor, Tensor, Tensor, Tensor)> Chunks(Tensor[] buffers)
+    {
+        var length = buffers[0].numel();
+        var size = buffers[0].device_type == TorchSharp.DeviceType.CPU ? CpuChunk : length;
+        var chunks = new List<(Tensor, Tensor, Tensor, Tensor, Tensor)>();
+        for (var start = 0L; start < length; start += size)
+        {
+            var views = buffers.Select(b => b.narrow(0, start, Math.Min(size, length - start)).DetachFromDisposeScope()).ToArray();
+            chunks.Add((views[0], views[1], views[2], views[3], views[4]));
+        }
+        return chunks;
     }
 
     private const string StepKey = "__step__";
@@ -231,6 +259,8 @@ public sealed class AdamW : IDisposable
     public void Dispose()
     {
         foreach (var (range, _) in _decayRanges) range.Dispose();
+        foreach (var (parameters, gradients, expAvg, expAvgSq, scratch) in _chunks)
+            foreach (var view in new[] { parameters, gradients, expAvg, expAvgSq, scratch }) view.Dispose();
         _parameters.Dispose();
         _gradients.Dispose();
         _expAvg.Dispose();
