@@ -56,10 +56,8 @@ public static class Optimization
         }
         if (total is null) throw new ArgumentException("a training step needs at least one micro-batch.", nameof(microBatches));
         var terms = Math.Max(1, count);
-        using (no_grad())
-            foreach (var parameter in optimizer.Parameters)
-                parameter.grad?.div_(terms);
-        nn.utils.clip_grad_norm_(optimizer.Parameters, maxGradNorm);
+        optimizer.DivideGradients(terms);
+        optimizer.ClipGradNorm(maxGradNorm);
         optimizer.Step();
         return total.item<float>() / terms;
     }
