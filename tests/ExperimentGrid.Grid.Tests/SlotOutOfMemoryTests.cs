@@ -14,13 +14,14 @@ public sealed class SlotOutOfMemoryTests
     public async Task A_trial_out_of_memory_once_completes_and_one_always_out_of_memory_fails_saying_so_while_the_slot_serves_on()
     {
         using var directory = new TemporaryDirectory();
-        // Plan order on the one slot: t001 (2e-5) always runs out of memory, t002 (5e-5) once, at its step 2; t003 never.
+        // Plan order on the one slot: t001 (3.3e-5) always runs out of memory, t002 (4.4e-5) once, at its step 2; t003
+        // never. The hook is process-wide: learning rates no other test uses keep it to this sweep's trials.
         var passes = new List<(double LearningRate, int Size)>();
         OutOfMemory.BeforeForward = pass =>
         {
-            if (!pass.Training) return;
+            if (!pass.Training || pass.Spec.LearningRate is not (3.3e-5 or 4.4e-5 or 6.6e-5)) return;
             lock (passes) passes.Add((pass.Spec.LearningRate, pass.Size));
-            if (pass.Spec.LearningRate == 2e-5 || (pass.Spec.LearningRate == 5e-5 && pass.Step == 2 && pass.Size == 8))
+            if (pass.Spec.LearningRate == 3.3e-5 || (pass.Spec.LearningRate == 4.4e-5 && pass.Step == 2 && pass.Size == 8))
                 throw new ExternalException("CUDA out of memory. Tried to allocate 1.50 GiB. GPU 0 has a total capacity of 139.80 GiB of which 1.12 GiB is free.");
         };
         try
@@ -28,7 +29,7 @@ public sealed class SlotOutOfMemoryTests
             await using var silo = await Silos.StartAsync(Silos.Training(directory.Path));
             var grains = silo.Services.GetRequiredService<IGrainFactory>();
             var sweep = grains.GetGrain<ISweepGrain>("oom");
-            await sweep.SubmitAsync(new SweepSubmission("oom.yaml", GridWorld.TinySpec("oom", "  learning_rate: [2.0e-5, 5.0e-5, 1.0e-4]", maxConcurrent: 1)));
+            await sweep.SubmitAsync(new SweepSubmission("oom.yaml", GridWorld.TinySpec("oom", "  learning_rate: [3.3e-5, 4.4e-5, 6.6e-5]", maxConcurrent: 1)));
             var end = await GridWorld.WaitForEndAsync(sweep, TimeSpan.FromMinutes(5), grains: grains);
 
             Assert.Equal(["Failed", "Completed", "Completed"], end.Trials.OrderBy(t => t.TrialId).Select(t => t.Status.ToString()));
@@ -39,10 +40,10 @@ public sealed class SlotOutOfMemoryTests
             Assert.Equal(4, recovered.Outcome!.GlobalStep);
             lock (passes)
             {
-                Assert.Equal([8, 4, 2, 1], passes.Where(p => p.LearningRate == 2e-5).Select(p => p.Size));
+                Assert.Equal([8, 4, 2, 1], passes.Where(p => p.LearningRate == 3.3e-5).Select(p => p.Size));
                 // Step 2 failed at 8 and ran as two micro-batches of 4, as did steps 3 and 4.
-                Assert.Equal([8, 8, 4, 4, 4, 4, 4, 4], passes.Where(p => p.LearningRate == 5e-5).Select(p => p.Size));
-                Assert.True(passes.FindLastIndex(p => p.LearningRate == 2e-5) < passes.FindIndex(p => p.LearningRate == 5e-5),
+                Assert.Equal([8, 8, 4, 4, 4, 4, 4, 4], passes.Where(p => p.LearningRate == 4.4e-5).Select(p => p.Size));
+                Assert.True(passes.FindLastIndex(p => p.LearningRate == 3.3e-5) < passes.FindIndex(p => p.LearningRate == 4.4e-5),
                     "the failing trial did not run first, so the test does not show the slot serving after it");
             }
         }
