@@ -6,6 +6,18 @@ namespace ExperimentGrid.Core.Tests;
 
 public sealed class OptimizationTests
 {
+    /// <summary>The reference: TorchSharp's own AdamW over the trainable parameters, in transformers' two decay groups.</summary>
+    private static TorchSharp.Modules.AdamW TorchSharpsAdamW(nn.Module model, double learningRate, double weightDecay)
+    {
+        static bool NoDecay(string name) => name.EndsWith(".bias", StringComparison.Ordinal) || name.Contains("LayerNorm", StringComparison.Ordinal);
+        var trainable = model.named_parameters().Where(p => p.parameter.requires_grad).ToList();
+        return optim.AdamW(
+        [
+            new TorchSharp.Modules.AdamW.ParamGroup(trainable.Where(p => !NoDecay(p.name)).Select(p => p.parameter), new TorchSharp.Modules.AdamW.Options { LearningRate = learningRate, weight_decay = weightDecay }),
+            new TorchSharp.Modules.AdamW.ParamGroup(trainable.Where(p => NoDecay(p.name)).Select(p => p.parameter), new TorchSharp.Modules.AdamW.Options { LearningRate = learningRate, weight_decay = 0 }),
+        ], learningRate);
+    }
+
     [Fact]
     public void AdamW_matches_torchsharps_reference_implementation_with_decay_groups()
     {
@@ -17,13 +29,7 @@ public sealed class OptimizationTests
         ours.eval(); // no dropout: both runs must see identical gradients
         reference.eval();
         using var optimizer = Optimization.AdamW(ours, learningRate, weightDecay);
-        static bool NoDecay(string name) => name.EndsWith(".bias", StringComparison.Ordinal) || name.Contains("LayerNorm", StringComparison.Ordinal);
-        var named = reference.named_parameters().ToList();
-        using var torchAdamW = optim.AdamW(
-        [
-            new TorchSharp.Modules.AdamW.ParamGroup(named.Where(p => !NoDecay(p.name)).Select(p => p.parameter), new TorchSharp.Modules.AdamW.Options { LearningRate = learningRate, weight_decay = weightDecay }),
-            new TorchSharp.Modules.AdamW.ParamGroup(named.Where(p => NoDecay(p.name)).Select(p => p.parameter), new TorchSharp.Modules.AdamW.Options { LearningRate = learningRate, weight_decay = 0 }),
-        ], learningRate);
+        using var torchAdamW = TorchSharpsAdamW(reference, learningRate, weightDecay);
 
         var ids = tensor(new long[] { 2, 11, 5, 7, 3, 2, 6, 14, 15, 3 }, 2, 5);
         var mask = ones_like(ids);
@@ -192,13 +198,8 @@ public sealed class OptimizationTests
             using var reference = Frozen();
             reference.load_state_dict(ours.state_dict());
             var initial = ours.named_parameters().ToDictionary(p => p.name, p => p.parameter.data<float>().ToArray());
-            static bool NoDecay(string name) => name.EndsWith(".bias", StringComparison.Ordinal) || name.Contains("LayerNorm", StringComparison.Ordinal);
-            var trainable = reference.named_parameters().Where(p => p.parameter.requires_grad).ToList();
-            using var torchAdamW = optim.AdamW(
-            [
-                new TorchSharp.Modules.AdamW.ParamGroup(trainable.Where(p => !NoDecay(p.name)).Select(p => p.parameter), new TorchSharp.Modules.AdamW.Options { LearningRate = learningRate, weight_decay = weightDecay }),
-                new TorchSharp.Modules.AdamW.ParamGroup(trainable.Where(p => NoDecay(p.name)).Select(p => p.parameter), new TorchSharp.Modules.AdamW.Options { LearningRate = learningRate, weight_decay = 0 }),
-            ], learningRate);
+            var trainable = reference.parameters().Where(p => p.requires_grad).ToList();
+            using var torchAdamW = TorchSharpsAdamW(reference, learningRate, weightDecay);
 
             var ids = tensor(new long[] { 2, 11, 5, 7, 3, 2, 6, 14, 15, 3 }, 2, 5);
             var mask = ones_like(ids);
@@ -209,7 +210,7 @@ public sealed class OptimizationTests
             {
                 torchAdamW.zero_grad();
                 Loss(reference).backward();
-                if (nn.utils.clip_grad_norm_(trainable.Select(p => p.parameter), maxNorm) > maxNorm) clipped++;
+                if (nn.utils.clip_grad_norm_(trainable, maxNorm) > maxNorm) clipped++;
                 torchAdamW.step();
             }
             Assert.Equal(5, clipped);

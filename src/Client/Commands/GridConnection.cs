@@ -62,6 +62,9 @@ internal sealed class GridConnection(IHost host, IGrainFactory grains) : IAsyncD
     {
         var builder = GridSilo.CreateBuilder(options);
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        // The CLI runs on workstation GC on purpose, and this category's only warnings at start-up advise server GC:
+        // noise above the sweep's table. Its errors still show.
+        builder.Logging.AddFilter("Orleans.Runtime.Silo", LogLevel.Error);
         var app = GridSilo.Build(builder);
         await app.StartAsync(cancellationToken);
         return new GridConnection(app, app.Services.GetRequiredService<IGrainFactory>());
