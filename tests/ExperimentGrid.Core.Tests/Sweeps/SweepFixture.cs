@@ -2,7 +2,7 @@ using ExperimentGrid.Core.Sweeps;
 
 namespace ExperimentGrid.Core.Tests.Sweeps;
 
-/// <summary>A data root with one dataset, a model root with one model, a checkpoint root, and sweep files written there.</summary>
+/// <summary>A data root with one dataset, a model root with one model, a checkpoint root with another, and sweep files written there.</summary>
 public sealed class SweepFixture : IDisposable
 {
     public string Directory { get; } = System.IO.Directory.CreateTempSubdirectory("sweep-").FullName;
@@ -15,8 +15,12 @@ public sealed class SweepFixture : IDisposable
     {
         System.IO.Directory.CreateDirectory(Path.Combine(DataRoot, "reviews"));
         File.WriteAllText(Path.Combine(DataRoot, "reviews", "train.jsonl"), "{\"text\": \"good\", \"label\": 1}\n");
-        System.IO.Directory.CreateDirectory(Path.Combine(ModelRoot, "tuned"));
-        System.IO.Directory.CreateDirectory(Path.Combine(CheckpointRoot, "pretrained"));
+        // Model directories as a sweep sees them: only their config.json is read (TinyBert: 2 layers, 64 positions).
+        foreach (var model in new[] { Path.Combine(ModelRoot, "tuned"), Path.Combine(CheckpointRoot, "pretrained") })
+        {
+            System.IO.Directory.CreateDirectory(model);
+            TinyBert.Config().Save(Path.Combine(model, "config.json"));
+        }
     }
 
     public void Dispose() => System.IO.Directory.Delete(Directory, recursive: true);
