@@ -283,16 +283,18 @@ public readonly record struct FreezeDepth
 
     public override string ToString() => All ? "all" : Layers.ToString();
 
+    /// <summary>Why this depth cannot apply to an encoder of <paramref name="totalLayers"/> layers, or null when it can.</summary>
+    public string? Misfit(int totalLayers, string model) =>
+        Layers > totalLayers ? $"{Layers} exceeds the {totalLayers} encoder layers of {model}; use 'all' to train only the head" : null;
+
     /// <summary>Parses "all", "none" or a layer count.</summary>
-    public static FreezeDepth Parse(string text, int? totalLayers = null)
+    public static FreezeDepth Parse(string text)
     {
         var trimmed = text.Trim().ToLowerInvariant();
         if (trimmed is "all" or "head" or "head-only") return Everything;
         if (trimmed is "none" or "") return None;
         if (!int.TryParse(trimmed, out var layers) || layers < 0)
             throw new FormatException($"'{text}' is not a freeze depth; use 'all', 'none' or a layer count of 0 or more.");
-        if (totalLayers is { } total && layers > total)
-            throw new FormatException($"{layers} exceeds the model's {total} encoder layers; use 'all' to train only the head.");
         return Bottom(layers);
     }
 }

@@ -377,8 +377,7 @@ internal sealed partial class SweepExpansion(SweepSpec spec, string source, Sour
             return false;
         }
         var before = problems.Count;
-        if (trial.Freeze.Layers > shape.Layers)
-            problems.Add($"freeze: {trial.Freeze.Layers} exceeds the {shape.Layers} encoder layers of {config.Model ?? trial.Model}; use 'all' to train only the head");
+        if (trial.Freeze.Misfit(shape.Layers, config.Model ?? trial.Model) is { } misfit) problems.Add($"freeze: {misfit}");
         if (config.MaxLength is { } maxLength && maxLength > shape.MaxPositions)
             problems.Add($"max_length: {maxLength} exceeds the {shape.MaxPositions} positions {config.Model ?? trial.Model} has embeddings for (max_position_embeddings)");
         return problems.Count == before;

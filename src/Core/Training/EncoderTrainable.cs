@@ -98,8 +98,7 @@ public abstract class EncoderTrainable<TModel, TExample> : ISupervisedTrainable
         _tokenizer = source.Tokenizer;
         _config = source.Config.Clone();
         var freeze = Spec.Freeze;
-        if (freeze.Layers > _config.NumHiddenLayers)
-            throw new TrialSpecException($"freeze: {freeze.Layers} exceeds the {_config.NumHiddenLayers} encoder layers of {Spec.Model}; use 'all' to train only the head.");
+        if (freeze.Misfit(_config.NumHiddenLayers, Spec.Model) is { } misfit) throw new TrialSpecException($"freeze: {misfit}.");
         (_train, var validationExamples) = PrepareData(_config);
 
         // The seed fixes the new head's initialisation and every dropout mask that follows.

@@ -24,9 +24,15 @@ public static class ComputePrecisions
 
     public static bool TryParse(string? text, out ComputePrecision precision)
     {
-        var name = text?.Trim() ?? "";
-        precision = Enum.GetValues<ComputePrecision>().FirstOrDefault(p => string.Equals(Name(p), name, StringComparison.OrdinalIgnoreCase));
-        return Names.Contains(name, StringComparer.OrdinalIgnoreCase);
+        var name = text?.Trim();
+        foreach (var candidate in Enum.GetValues<ComputePrecision>())
+        {
+            if (!string.Equals(Name(candidate), name, StringComparison.OrdinalIgnoreCase)) continue;
+            precision = candidate;
+            return true;
+        }
+        precision = default;
+        return false;
     }
 
     /// <summary>The dtype matmuls and attention run in.</summary>
