@@ -1,4 +1,4 @@
-using ExperimentGrid.Grains;
+using ExperimentGrid.Runtime.Storage;
 using Npgsql;
 
 namespace ExperimentGrid.GridBenchmarks;

@@ -1,7 +1,7 @@
 using System.Diagnostics;
-using ExperimentGrid.Grains;
-using ExperimentGrid.Grains.Sweeps;
-using ExperimentGrid.Grains.Trials;
+using ExperimentGrid.Contracts;
+using ExperimentGrid.Runtime.Slots;
+using ExperimentGrid.Runtime.Storage;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;

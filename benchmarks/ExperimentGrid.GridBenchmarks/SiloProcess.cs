@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using System.Text.RegularExpressions;
+using ExperimentGrid.Runtime.Slots;
 
 namespace ExperimentGrid.GridBenchmarks;
 

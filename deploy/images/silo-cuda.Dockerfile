@@ -29,7 +29,9 @@ WORKDIR /src
 COPY global.json Directory.Build.props Directory.Build.targets Directory.Packages.props ./
 COPY build/ build/
 COPY src/Core/ExperimentGrid.Core.csproj src/Core/
+COPY src/Contracts/ExperimentGrid.Contracts.csproj src/Contracts/
 COPY src/Grains/ExperimentGrid.Grains.csproj src/Grains/
+COPY src/Runtime/ExperimentGrid.Runtime.csproj src/Runtime/
 COPY src/Silo/ExperimentGrid.Silo.csproj src/Silo/
 # TorchBackend=cuda selects TorchSharp-cuda-linux instead of libtorch-cpu-linux-x64 (src/Core's project file).
 RUN --mount=type=secret,id=nuget_config,required=false \
@@ -38,7 +40,9 @@ RUN --mount=type=secret,id=nuget_config,required=false \
     dotnet restore src/Silo/ExperimentGrid.Silo.csproj -r linux-x64 -p:TorchBackend=cuda $feeds
 COPY deploy/sql/ deploy/sql/
 COPY src/Core/ src/Core/
+COPY src/Contracts/ src/Contracts/
 COPY src/Grains/ src/Grains/
+COPY src/Runtime/ src/Runtime/
 COPY src/Silo/ src/Silo/
 RUN dotnet publish src/Silo/ExperimentGrid.Silo.csproj -c Release -r linux-x64 --self-contained false --no-restore \
         -p:TorchBackend=cuda -o /app

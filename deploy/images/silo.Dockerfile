@@ -12,12 +12,16 @@ WORKDIR /src
 COPY global.json Directory.Build.props Directory.Build.targets Directory.Packages.props ./
 COPY build/ build/
 COPY src/Core/ExperimentGrid.Core.csproj src/Core/
+COPY src/Contracts/ExperimentGrid.Contracts.csproj src/Contracts/
 COPY src/Grains/ExperimentGrid.Grains.csproj src/Grains/
+COPY src/Runtime/ExperimentGrid.Runtime.csproj src/Runtime/
 COPY src/Silo/ExperimentGrid.Silo.csproj src/Silo/
 RUN dotnet restore src/Silo/ExperimentGrid.Silo.csproj -r linux-x64
 COPY deploy/sql/ deploy/sql/
 COPY src/Core/ src/Core/
+COPY src/Contracts/ src/Contracts/
 COPY src/Grains/ src/Grains/
+COPY src/Runtime/ src/Runtime/
 COPY src/Silo/ src/Silo/
 # linux-x64 only: without a runtime identifier the output also carries every other platform's native libraries.
 RUN dotnet publish src/Silo/ExperimentGrid.Silo.csproj -c Release -r linux-x64 --self-contained false --no-restore -o /app

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using ExperimentGrid.Runtime.Hosting;
 
 namespace ExperimentGrid.Silo;
 

@@ -1,6 +1,4 @@
-using ExperimentGrid.Grains.Leaderboard;
-using ExperimentGrid.Grains.Sweeps;
-using ExperimentGrid.Grains.Trials;
+using ExperimentGrid.Contracts;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace ExperimentGrid.Grid.Tests;

@@ -1,7 +1,7 @@
 using System.CommandLine;
 using System.Net;
-using ExperimentGrid.Grains;
-using ExperimentGrid.Silo;
+using ExperimentGrid.Runtime.Hosting;
+using ExperimentGrid.Runtime.Slots;
 using YamlDotNet.RepresentationModel;
 
 namespace ExperimentGrid.Grid.Tests;

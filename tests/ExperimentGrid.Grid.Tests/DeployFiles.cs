@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Text.Json;
 using System.Text.RegularExpressions;
-using ExperimentGrid.Silo;
+using ExperimentGrid.Runtime.Hosting;
 using YamlDotNet.RepresentationModel;
 
 namespace ExperimentGrid.Grid.Tests;

@@ -3,9 +3,9 @@ using System.Diagnostics;
 using System.Net;
 using System.Text.Json;
 using System.Text.RegularExpressions;
-using ExperimentGrid.Grains;
-using ExperimentGrid.Grains.Sweeps;
-using ExperimentGrid.Silo;
+using ExperimentGrid.Contracts;
+using ExperimentGrid.Runtime;
+using ExperimentGrid.Runtime.Hosting;
 using Microsoft.Extensions.DependencyInjection;
 using YamlDotNet.RepresentationModel;
 

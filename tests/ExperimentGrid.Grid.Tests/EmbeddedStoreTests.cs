@@ -1,6 +1,6 @@
 using ExperimentGrid.Grains;
-using ExperimentGrid.Grains.Storage;
 using ExperimentGrid.Grid.Tests.TestGrains;
+using ExperimentGrid.Runtime.Storage;
 using Microsoft.Extensions.DependencyInjection;
 using Orleans.Serialization;
 using Orleans.Serialization.Serializers;

@@ -1,10 +1,8 @@
 using System.Diagnostics;
 using System.Globalization;
+using ExperimentGrid.Contracts;
 using ExperimentGrid.Core.Training;
-using ExperimentGrid.Grains;
-using ExperimentGrid.Grains.Leaderboard;
-using ExperimentGrid.Grains.Sweeps;
-using ExperimentGrid.Grains.Trials;
+using ExperimentGrid.Runtime.Slots;
 using ExperimentGrid.TestSupport;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;

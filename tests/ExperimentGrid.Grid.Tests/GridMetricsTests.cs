@@ -1,8 +1,7 @@
 using System.Diagnostics.Metrics;
-using ExperimentGrid.Grains;
-using ExperimentGrid.Grains.Slots;
-using ExperimentGrid.Grains.Sweeps;
-using ExperimentGrid.Grains.Trials;
+using ExperimentGrid.Contracts;
+using ExperimentGrid.Runtime;
+using ExperimentGrid.Runtime.Slots;
 using Microsoft.Extensions.DependencyInjection;
 using OpenTelemetry;
 using OpenTelemetry.Metrics;

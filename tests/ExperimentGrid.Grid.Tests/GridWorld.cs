@@ -1,10 +1,7 @@
+using ExperimentGrid.Contracts;
 using ExperimentGrid.Core.Data;
 using ExperimentGrid.Core.Import;
 using ExperimentGrid.Core.Sweeps;
-using ExperimentGrid.Grains;
-using ExperimentGrid.Grains.Queue;
-using ExperimentGrid.Grains.Sweeps;
-using ExperimentGrid.Grains.Trials;
 
 namespace ExperimentGrid.Grid.Tests;
 

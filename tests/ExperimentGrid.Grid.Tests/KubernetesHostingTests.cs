@@ -1,5 +1,5 @@
 using System.CommandLine;
-using ExperimentGrid.Silo;
+using ExperimentGrid.Runtime.Hosting;
 
 namespace ExperimentGrid.Grid.Tests;
 

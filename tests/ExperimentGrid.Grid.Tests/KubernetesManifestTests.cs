@@ -3,8 +3,8 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
-using ExperimentGrid.Grains;
-using ExperimentGrid.Silo;
+using ExperimentGrid.Runtime.Hosting;
+using ExperimentGrid.Runtime.Slots;
 using YamlDotNet.RepresentationModel;
 
 namespace ExperimentGrid.Grid.Tests;

@@ -1,6 +1,6 @@
 using System.Diagnostics.Metrics;
-using ExperimentGrid.Grains;
-using ExperimentGrid.Grains.Slots;
+using ExperimentGrid.Runtime;
+using ExperimentGrid.Runtime.Slots;
 using Microsoft.Extensions.DependencyInjection;
 using OpenTelemetry;
 using OpenTelemetry.Metrics;

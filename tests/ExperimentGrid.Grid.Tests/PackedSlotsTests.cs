@@ -1,6 +1,6 @@
+using ExperimentGrid.Contracts;
 using ExperimentGrid.Core.Training;
-using ExperimentGrid.Grains;
-using ExperimentGrid.Grains.Trials;
+using ExperimentGrid.Runtime.Slots;
 using ExperimentGrid.TestSupport;
 using Microsoft.Extensions.DependencyInjection;
 

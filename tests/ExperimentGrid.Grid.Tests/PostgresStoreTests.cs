@@ -1,5 +1,5 @@
 using System.Data;
-using ExperimentGrid.Grains;
+using ExperimentGrid.Runtime.Storage;
 using Npgsql;
 
 namespace ExperimentGrid.Grid.Tests;

@@ -3,9 +3,8 @@ using System.Globalization;
 using System.Net;
 using System.Text;
 using System.Text.Json;
-using ExperimentGrid.Grains;
-using ExperimentGrid.Grains.Leaderboard;
-using ExperimentGrid.Grains.Sweeps;
+using ExperimentGrid.Contracts;
+using ExperimentGrid.Runtime;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace ExperimentGrid.Grid.Tests;

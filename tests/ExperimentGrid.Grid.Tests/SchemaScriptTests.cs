@@ -1,4 +1,4 @@
-using ExperimentGrid.Grains;
+using ExperimentGrid.Runtime.Storage;
 
 namespace ExperimentGrid.Grid.Tests;
 

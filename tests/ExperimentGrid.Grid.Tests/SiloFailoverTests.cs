@@ -1,11 +1,9 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
+using ExperimentGrid.Contracts;
 using ExperimentGrid.Core.Import;
-using ExperimentGrid.Grains;
-using ExperimentGrid.Grains.Leaderboard;
-using ExperimentGrid.Grains.Sweeps;
-using ExperimentGrid.Grains.Trials;
+using ExperimentGrid.Runtime.Storage;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;

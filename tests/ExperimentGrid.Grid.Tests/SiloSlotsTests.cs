@@ -1,4 +1,4 @@
-using ExperimentGrid.Grains;
+using ExperimentGrid.Runtime.Slots;
 
 namespace ExperimentGrid.Grid.Tests;
 

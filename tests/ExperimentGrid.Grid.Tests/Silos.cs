@@ -1,8 +1,8 @@
 using System.Net;
 using System.Net.Sockets;
-using ExperimentGrid.Grains;
 using ExperimentGrid.Grid.Tests.TestGrains;
-using ExperimentGrid.Silo;
+using ExperimentGrid.Runtime.Hosting;
+using ExperimentGrid.Runtime.Slots;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;

@@ -1,7 +1,6 @@
 using System.Runtime.InteropServices;
+using ExperimentGrid.Contracts;
 using ExperimentGrid.Core.Training;
-using ExperimentGrid.Grains.Sweeps;
-using ExperimentGrid.Grains.Trials;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace ExperimentGrid.Grid.Tests;

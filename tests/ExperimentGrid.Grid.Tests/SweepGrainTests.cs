@@ -1,7 +1,7 @@
+using ExperimentGrid.Contracts;
 using ExperimentGrid.Grains;
-using ExperimentGrid.Grains.Leaderboard;
-using ExperimentGrid.Grains.Sweeps;
-using ExperimentGrid.Grains.Trials;
+using ExperimentGrid.Runtime;
+using ExperimentGrid.Runtime.Slots;
 using Microsoft.Extensions.DependencyInjection;
 using Orleans.TestingHost;
 

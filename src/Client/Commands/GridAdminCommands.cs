@@ -1,6 +1,6 @@
 using System.CommandLine;
-using ExperimentGrid.Grains;
-using ExperimentGrid.Silo;
+using ExperimentGrid.Runtime.Hosting;
+using ExperimentGrid.Runtime.Storage;
 
 namespace ExperimentGrid.Client.Commands;
 

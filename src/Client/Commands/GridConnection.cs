@@ -1,7 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
-using ExperimentGrid.Grains.Sweeps;
-using ExperimentGrid.Silo;
+using ExperimentGrid.Contracts;
+using ExperimentGrid.Runtime.Hosting;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -58,7 +58,7 @@ internal sealed class GridConnection(IHost host, IGrainFactory grains) : IAsyncD
     }
 
     /// <summary>A one-machine silo in this process, with the silo's defaults (embedded store, detected slots).</summary>
-    public static async Task<GridConnection> StartSiloAsync(ExperimentGrid.Silo.SiloOptions options, CancellationToken cancellationToken)
+    public static async Task<GridConnection> StartSiloAsync(ExperimentGrid.Runtime.Hosting.SiloOptions options, CancellationToken cancellationToken)
     {
         var builder = GridSilo.CreateBuilder(options);
         builder.Logging.SetMinimumLevel(LogLevel.Warning);

@@ -1,7 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
-using ExperimentGrid.Grains.Leaderboard;
+using ExperimentGrid.Contracts;
 using Spectre.Console;
 
 namespace ExperimentGrid.Client.Commands;
@@ -62,7 +62,7 @@ internal static class LeaderboardCommand
         foreach (var e in entries)
             table.AddRow($"{rank++}", Markup.Escape(e.SweepId), Markup.Escape(e.TrialId),
                 Markup.Escape(string.Join(" ", e.Hyperparameters.Select(h => $"{h.Field}={h.Value}"))),
-                $"{e.Objective.Metric} ({(e.Objective.Direction == Grains.Trials.ObjectiveDirection.Maximize ? "max" : "min")})",
+                $"{e.Objective.Metric} ({(e.Objective.Direction == ObjectiveDirection.Maximize ? "max" : "min")})",
                 e.Value.ToString("F4", CultureInfo.InvariantCulture));
         return table;
     }

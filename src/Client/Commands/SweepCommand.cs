@@ -1,10 +1,9 @@
 using System.CommandLine;
 using System.Globalization;
+using ExperimentGrid.Contracts;
 using ExperimentGrid.Core.Sweeps;
-using ExperimentGrid.Grains.Leaderboard;
-using ExperimentGrid.Grains.Sweeps;
-using ExperimentGrid.Grains.Trials;
-using ExperimentGrid.Silo;
+using ExperimentGrid.Runtime.Hosting;
+using ExperimentGrid.Runtime.Slots;
 using Spectre.Console;
 
 namespace ExperimentGrid.Client.Commands;
@@ -122,7 +121,7 @@ internal static class SweepCommand
         if (state is not null) options = options with { StateDirectory = Path.GetFullPath(state) };
         try
         {
-            return slots is null ? options : options with { Slots = Grains.SiloSlots.Parse(slots) };
+            return slots is null ? options : options with { Slots = SiloSlots.Parse(slots) };
         }
         catch (FormatException e)
         {

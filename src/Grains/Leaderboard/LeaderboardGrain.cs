@@ -1,3 +1,5 @@
+using ExperimentGrid.Contracts;
+
 namespace ExperimentGrid.Grains.Leaderboard;
 
 public sealed class LeaderboardGrain([PersistentState("leaderboard", StorageNames.Grid)] IPersistentState<LeaderboardState> state) : Grain, ILeaderboardGrain

@@ -1,3 +1,5 @@
+using ExperimentGrid.Contracts;
+
 namespace ExperimentGrid.Grains.Leaderboard;
 
 [GenerateSerializer]

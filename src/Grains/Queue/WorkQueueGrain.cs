@@ -1,3 +1,5 @@
+using ExperimentGrid.Contracts;
+
 namespace ExperimentGrid.Grains.Queue;
 
 public sealed class WorkQueueGrain([PersistentState("queue", StorageNames.Grid)] IPersistentState<WorkQueueState> state) : Grain, IWorkQueueGrain

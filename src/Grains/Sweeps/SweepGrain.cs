@@ -1,3 +1,4 @@
+using ExperimentGrid.Contracts;
 using ExperimentGrid.Core.Sweeps;
 using ExperimentGrid.Core.Training;
 using ExperimentGrid.Grains.Trials;

@@ -1,3 +1,5 @@
+using ExperimentGrid.Contracts;
+
 namespace ExperimentGrid.Grains.Sweeps;
 
 public sealed class SweepIndexGrain([PersistentState("sweeps", StorageNames.Grid)] IPersistentState<SweepIndexState> state) : Grain, ISweepIndexGrain

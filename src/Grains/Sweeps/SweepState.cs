@@ -1,3 +1,4 @@
+using ExperimentGrid.Contracts;
 using ExperimentGrid.Grains.Trials;
 
 namespace ExperimentGrid.Grains.Sweeps;

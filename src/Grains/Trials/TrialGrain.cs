@@ -1,3 +1,4 @@
+using ExperimentGrid.Contracts;
 using ExperimentGrid.Grains.Leaderboard;
 using ExperimentGrid.Grains.Queue;
 using ExperimentGrid.Grains.Sweeps;

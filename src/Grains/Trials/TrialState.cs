@@ -1,3 +1,5 @@
+using ExperimentGrid.Contracts;
+
 namespace ExperimentGrid.Grains.Trials;
 
 /// <summary>What a trial keeps, written on transitions and checkpoints. Id 6 held progress, which is no longer written.</summary>

@@ -1,6 +1,6 @@
 using Microsoft.Extensions.Hosting;
 
-namespace ExperimentGrid.Grains.Storage;
+namespace ExperimentGrid.Runtime.Storage;
 
 /// <summary>
 /// The directory that holds a single-machine silo's grain state and reminders, so that they survive a restart without

@@ -1,6 +1,6 @@
-namespace ExperimentGrid.Grains.Trials;
+namespace ExperimentGrid.Contracts;
 
-/// <summary>Where a trial is in its life. Only <see cref="TrialGrain"/> moves a trial from one to another.</summary>
+/// <summary>Where a trial is in its life. Only the trial grain moves a trial from one to another.</summary>
 public enum TrialStatus
 {
     /// <summary>Waiting in the work queue for a free slot (first run, retry, resume or pause).</summary>

@@ -1,6 +1,6 @@
 using Npgsql;
 
-namespace ExperimentGrid.Grains;
+namespace ExperimentGrid.Runtime.Storage;
 
 /// <summary>A database the grid cannot use: unreachable, a malformed connection string, or a script that failed.</summary>
 public sealed class GridDatabaseException(string message, Exception? inner = null) : Exception(message, inner);

@@ -1,6 +1,9 @@
 using ExperimentGrid.Core.Sweeps;
-using ExperimentGrid.Grains;
+using ExperimentGrid.Runtime;
+using ExperimentGrid.Runtime.Storage;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -9,7 +12,7 @@ using OpenTelemetry.Resources;
 using Orleans.Configuration;
 using Orleans.Runtime;
 
-namespace ExperimentGrid.Silo;
+namespace ExperimentGrid.Runtime.Hosting;
 
 /// <summary>
 /// Builds a silo host: Orleans on the chosen store, plus /metrics (Prometheus) and /healthz over HTTP. `dotnet run

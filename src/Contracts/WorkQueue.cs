@@ -1,4 +1,4 @@
-namespace ExperimentGrid.Grains.Queue;
+namespace ExperimentGrid.Contracts;
 
 /// <summary>
 /// The cluster's one queue of trials waiting for a slot (key 0). Slots pull from it only when free, so placement

@@ -1,8 +1,9 @@
 using ExperimentGrid.Core.Training;
-using ExperimentGrid.Grains.Slots;
+using ExperimentGrid.Grains;
+using ExperimentGrid.Runtime.Slots;
 using Microsoft.Extensions.DependencyInjection;
 
-namespace ExperimentGrid.Grains;
+namespace ExperimentGrid.Runtime;
 
 public static class GridGrainsExtensions
 {

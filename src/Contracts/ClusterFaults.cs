@@ -1,6 +1,6 @@
 using Orleans.Runtime;
 
-namespace ExperimentGrid.Grains;
+namespace ExperimentGrid.Contracts;
 
 public static class ClusterFaults
 {

@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
-using ExperimentGrid.Grains.Trials;
+using ExperimentGrid.Contracts;
 
-namespace ExperimentGrid.Grains.Slots;
+namespace ExperimentGrid.Runtime.Slots;
 
 /// <summary>A trial on one of this silo's slots, as the metrics read it.</summary>
 public sealed record RunningTrial(string SweepId, string TrialId, string Metric)

@@ -4,7 +4,7 @@ using System.Text;
 using Orleans.Serialization.Serializers;
 using Orleans.Storage;
 
-namespace ExperimentGrid.Grains.Storage;
+namespace ExperimentGrid.Runtime.Storage;
 
 /// <summary>
 /// Grain state in files, one per grain and state name, for the single-machine grid. Each write replaces the file

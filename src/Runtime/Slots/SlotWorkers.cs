@@ -1,12 +1,12 @@
+using ExperimentGrid.Contracts;
 using ExperimentGrid.Core.Training;
 using ExperimentGrid.Core.Trials;
-using ExperimentGrid.Grains.Queue;
-using ExperimentGrid.Grains.Trials;
+using ExperimentGrid.Grains;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Orleans.Runtime;
 
-namespace ExperimentGrid.Grains.Slots;
+namespace ExperimentGrid.Runtime.Slots;
 
 /// <summary>
 /// One dedicated thread per slot, started once the silo is active. Training is long, CPU-bound, synchronous work:

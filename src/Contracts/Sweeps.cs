@@ -1,6 +1,5 @@
-using ExperimentGrid.Grains.Trials;
 
-namespace ExperimentGrid.Grains.Sweeps;
+namespace ExperimentGrid.Contracts;
 
 public enum SweepStatus
 {

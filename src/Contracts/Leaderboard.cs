@@ -1,6 +1,5 @@
-using ExperimentGrid.Grains.Trials;
 
-namespace ExperimentGrid.Grains.Leaderboard;
+namespace ExperimentGrid.Contracts;
 
 /// <summary>A completed trial's place on the leaderboard; <paramref name="Model"/> is its trained model's directory.</summary>
 [GenerateSerializer, Immutable]

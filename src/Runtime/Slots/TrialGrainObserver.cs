@@ -1,12 +1,12 @@
 using System.Diagnostics;
+using ExperimentGrid.Contracts;
 using ExperimentGrid.Core.Metrics;
 using ExperimentGrid.Core.Sweeps;
 using ExperimentGrid.Core.Training;
 using ExperimentGrid.Core.Trials;
-using ExperimentGrid.Grains.Trials;
 using Microsoft.Extensions.Logging;
 
-namespace ExperimentGrid.Grains.Slots;
+namespace ExperimentGrid.Runtime.Slots;
 
 /// <summary>
 /// A slot's side of one attempt at a trial: the session's reports go to the trial grain, which answers for this

@@ -1,10 +1,9 @@
-using ExperimentGrid.Grains.Leaderboard;
-using ExperimentGrid.Grains.Sweeps;
-using ExperimentGrid.Grains.Trials;
+using ExperimentGrid.Contracts;
+using ExperimentGrid.Grains;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
-namespace ExperimentGrid.Grains;
+namespace ExperimentGrid.Runtime;
 
 /// <summary>A sweep as the metrics show it: its trials by state and its best objective so far.</summary>
 public sealed record SweepView(string SweepId, string Metric, IReadOnlyDictionary<TrialStatus, int> TrialsByState, double? Best, bool Ended = false);

@@ -1,7 +1,7 @@
 using System.Diagnostics.Metrics;
-using ExperimentGrid.Grains.Slots;
+using ExperimentGrid.Runtime.Slots;
 
-namespace ExperimentGrid.Grains;
+namespace ExperimentGrid.Runtime;
 
 /// <summary>
 /// The grid's one meter. Every ExperimentGrid instrument is created on <see cref="Meter"/>, with a unit, so that the

@@ -1,4 +1,4 @@
-namespace ExperimentGrid.Grains.Sweeps;
+namespace ExperimentGrid.Contracts;
 
 /// <summary>Every sweep submitted to the cluster, in submission order (key 0): what `grid sweep list` and the metrics read.</summary>
 public interface ISweepIndexGrain : IGrainWithIntegerKey

@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
 
-namespace ExperimentGrid.Grains;
+namespace ExperimentGrid.Runtime.Slots;
 
 public enum SlotKind
 {

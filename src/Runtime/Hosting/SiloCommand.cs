@@ -1,10 +1,11 @@
 using System.CommandLine;
 using System.CommandLine.Parsing;
 using System.Net;
-using ExperimentGrid.Grains;
+using ExperimentGrid.Runtime.Slots;
+using ExperimentGrid.Runtime.Storage;
 using Microsoft.Extensions.Hosting;
 
-namespace ExperimentGrid.Silo;
+namespace ExperimentGrid.Runtime.Hosting;
 
 /// <summary>The silo's flags and the action that runs it; `grid silo` can reuse it on a command of its own.</summary>
 public static class SiloCommand

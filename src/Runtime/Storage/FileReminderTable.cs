@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 
-namespace ExperimentGrid.Grains.Storage;
+namespace ExperimentGrid.Runtime.Storage;
 
 /// <summary>
 /// Reminders in one JSON file, for the single-machine grid: a sweep's reminders must survive a restart just as its

@@ -2,8 +2,9 @@ using System.Net;
 using ExperimentGrid.Core.Data;
 using ExperimentGrid.Core.Import;
 using ExperimentGrid.Grains;
+using ExperimentGrid.Runtime.Slots;
 
-namespace ExperimentGrid.Silo;
+namespace ExperimentGrid.Runtime.Hosting;
 
 /// <summary>How a silo runs: its store, slots, checkpoint directory, ports and cluster.</summary>
 public sealed record SiloOptions

@@ -1,11 +1,11 @@
-using ExperimentGrid.Grains.Storage;
+using ExperimentGrid.Grains;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Orleans.Runtime.Hosting;
 using Orleans.Serialization.Serializers;
 using Orleans.Storage;
 
-namespace ExperimentGrid.Grains;
+namespace ExperimentGrid.Runtime.Storage;
 
 /// <summary>The two durable stores a silo can run on. Each registers grain state under <see cref="StorageNames"/>.</summary>
 public static class GridStoreExtensions
