@@ -47,6 +47,12 @@ public sealed partial class TrialSchemaTests : IDisposable
     public void The_sweepable_fields_are_all_but_the_label_names_and_the_device()
     {
         Assert.Equal(TrialSchema.Fields.Select(f => f.Name).Except(["label_names", "device"]), TrialSchema.Sweepable.Select(f => f.Name));
+
+        var path = _fixture.Write("name: s\nobjective: { metric: f1 }\ntrial: { dataset: reviews }\ngrid:\n  device: [cpu, cuda]\n");
+        var error = Assert.Throws<SweepSpecException>(() => SweepSpec.Load(path).Expand(_fixture.Roots));
+        var problem = Assert.Single(error.Problems);
+        Assert.Equal(("grid.device", 5L), (problem.Path, problem.Line!.Value));
+        Assert.StartsWith("device cannot be varied by a sweep (fields that can: task, model, dataset, data_root,", problem.Message, StringComparison.Ordinal);
     }
 
     [Theory]

@@ -119,8 +119,10 @@ internal sealed partial class SweepExpansion(SweepSpec spec, string source, Sour
         var path = $"{section}.{key}";
         if (TrialSchema.Find(key) is not { } field)
             Problem(path, TrialSchema.NotAField(key));
+        else if (field.IsList)
+            Problem(path, $"{key} is a list, which cannot be varied; set it under trial:");
         else if (!field.Sweepable)
-            Problem(path, $"{key} {(field.IsList ? "is a list, which " : "")}cannot be varied; set it under trial:");
+            Problem(path, $"{key} cannot be varied by a sweep (fields that can: {string.Join(", ", TrialSchema.Sweepable.Select(f => f.Name))})");
         else if (_trial.Contains(field))
             Problem(path, $"also set at {lines.Locate(_trial.PathOf(field))}, which it would override; set it in one place");
         else if (field == SeedField && spec.Seeds is not null)

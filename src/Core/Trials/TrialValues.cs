@@ -16,11 +16,10 @@ public sealed class TrialValues
 
     private readonly Dictionary<TrialField, Entry> _entries = [];
     private readonly List<SpecProblem> _problems = [];
+    private readonly string _prefix;
 
     /// <param name="prefix">What a key's path starts with: "trial." in a sweep, nothing in a trial file.</param>
-    public TrialValues(string prefix = "") => Prefix = prefix;
-
-    public string Prefix { get; }
+    public TrialValues(string prefix = "") => _prefix = prefix;
 
     /// <summary>What could not be read; the checks of <see cref="ToSpec"/> come on top.</summary>
     public IReadOnlyList<SpecProblem> Problems => _problems;
@@ -38,7 +37,7 @@ public sealed class TrialValues
     }
 
     /// <summary>Where the field was written, or where it would be: a sweep names a default by its key under trial:.</summary>
-    public string PathOf(TrialField field) => _entries.TryGetValue(field, out var entry) ? entry.Path : Prefix + field.Name;
+    public string PathOf(TrialField field) => _entries.TryGetValue(field, out var entry) ? entry.Path : _prefix + field.Name;
 
     /// <summary>Sets a value already of the field's type, such as a sweep's draw; a later value wins.</summary>
     public TrialValues Set(TrialField field, object? value, string path, long? line = null)
@@ -54,15 +53,15 @@ public sealed class TrialValues
 
     /// <summary>Reads the value of a file key; a key that is no field is a problem at its line.</summary>
     public TrialValues Read(string key, string text, long? line = null) =>
-        Field(key, line) is { } field ? Read(field, text, Prefix + key, line) : this;
+        Field(key, line) is { } field ? Read(field, text, _prefix + key, line) : this;
 
     private TrialValues Read(string key, IReadOnlyList<string> items, long? line) =>
-        Field(key, line) is { } field ? Keep(field, field.Parse(items), Prefix + key, line) : this;
+        Field(key, line) is { } field ? Keep(field, field.Parse(items), _prefix + key, line) : this;
 
     private TrialField? Field(string key, long? line)
     {
         if (TrialSchema.Find(key) is { } field) return field;
-        _problems.Add(new SpecProblem(Prefix + key, line, TrialSchema.NotAField(key)));
+        _problems.Add(new SpecProblem(_prefix + key, line, TrialSchema.NotAField(key)));
         return null;
     }
 
@@ -76,14 +75,14 @@ public sealed class TrialValues
     /// <summary>The same values, without the problems of reading them, for a sweep to lay one trial's values over.</summary>
     internal TrialValues Copy()
     {
-        var copy = new TrialValues(Prefix);
+        var copy = new TrialValues(_prefix);
         foreach (var (field, entry) in _entries) copy._entries[field] = entry;
         return copy;
     }
 
     /// <summary>A problem caused by the field's value, placed where that value was written.</summary>
     internal SpecProblem Problem(TrialField field, string message) =>
-        _entries.TryGetValue(field, out var entry) ? new SpecProblem(entry.Path, entry.Line, message) : new SpecProblem(Prefix + field.Name, null, message);
+        _entries.TryGetValue(field, out var entry) ? new SpecProblem(entry.Path, entry.Line, message) : new SpecProblem(_prefix + field.Name, null, message);
 
     /// <summary>The checked spec, or a <see cref="TrialSpecException"/> naming every problem, in the order of the file's lines.</summary>
     public TrialSpec ToSpec(string source = "trial")
