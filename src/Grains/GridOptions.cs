@@ -14,8 +14,20 @@ public sealed class GridOptions
     /// </summary>
     public TimeSpan LeaseDuration { get; set; } = TimeSpan.FromSeconds(30);
 
-    /// <summary>How often a sweep looks for expired leases and lost queue entries.</summary>
+    /// <summary>How often a running trial checks its lease, and a sweep its time budget.</summary>
     public TimeSpan LeaseCheckInterval { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// The period of each active trial's reminder, which brings the trial back after its silo died and re-queues a
+    /// waiting trial whose queue entry was lost. Orleans refuses reminders more frequent than a minute by default.
+    /// </summary>
+    public TimeSpan WatchPeriod { get; set; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>
+    /// How many of a sweep's trials wait in the queue ahead of the free slots: enough that a slot that frees up starts
+    /// the next trial at once, few enough that trials are created only as they are about to run.
+    /// </summary>
+    public int QueueAhead { get; set; } = 4;
 
     /// <summary>How often a slot sends its trial's progress (and renews the lease).</summary>
     public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(1);

@@ -153,6 +153,30 @@ public sealed partial class TrialSchemaTests : IDisposable
     }
 
     [Fact]
+    public void A_sweep_s_stored_plan_keeps_its_trial_section()
+    {
+        var plan = _fixture.Expand("""
+            name: kept
+            objective: { metric: f1 }
+            trial:
+              dataset: reviews
+              learning_rate: 3.0e-5
+              label_names: [neg, "a, b"]
+              test_split: none
+              freeze: all
+              precision: bf16
+            grid: { epochs: [1, 2] }
+            """);
+
+        var loaded = SweepPlan.FromJson(plan.ToJson());
+
+        var (before, after) = (plan.Trials[1].Spec, loaded.Trials[1].Spec);
+        Assert.Equal(["neg", "a, b"], after.LabelNames);
+        Assert.Equal(before with { LabelNames = null }, after with { LabelNames = null });
+        Assert.Equal((3e-5, null, FreezeDepth.Everything, ComputePrecision.Bf16, 2), (after.LearningRate, after.TestSplit, after.Freeze, after.Precision, after.Epochs));
+    }
+
+    [Fact]
     public void None_unsets_an_optional_field_and_a_list_reads_from_commas_or_a_sequence()
     {
         var flags = new TrialValues().Read("test_split", "none").Read("train_limit", "none").Read("label_names", "neg, pos").ToSpec();

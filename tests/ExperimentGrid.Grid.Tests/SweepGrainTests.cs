@@ -157,6 +157,10 @@ public sealed class SweepGrainTests(GridClusterFixture fixture) : IClassFixture<
         foreach (var entry in entries)
         {
             Assert.NotNull(entry.Model);
+            // The slot deletes the checkpoints once the trial grain has accepted the result, which may be just after
+            // the sweep heard of it.
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+            while (Directory.GetDirectories(Path.GetDirectoryName(entry.Model)!).Length > 1 && DateTime.UtcNow < deadline) await Task.Delay(100);
             Assert.Equal([entry.Model], Directory.GetDirectories(Path.GetDirectoryName(entry.Model)!));
             using var classifier = ExperimentGrid.Core.Inference.TextClassifier.Load(entry.Model, device: "cpu");
             Assert.Equal(2, Assert.Single(classifier.Predict(["a gripping, beautifully acted film"])).Scores.Count);

@@ -53,7 +53,7 @@ internal static class SweepCommand
             var sweep = grid.Sweep(id);
             await Submit(sweep, submission);
             AnsiConsole.MarkupLine($"sweep [bold]{Markup.Escape(id)}[/]");
-            var end = await ShowProgressAsync(grid, sweep, cancellation);
+            var end = await ShowProgressAsync(sweep, cancellation);
             AnsiConsole.Write(LeaderboardCommand.Table(await grid.Grains.GetGrain<ILeaderboardGrain>(LeaderboardKeys.All).TopAsync(id, parse.GetValue(top))));
             return end.Trials.Any(t => t.Status == TrialStatus.Failed) ? 1 : 0;
         }));
@@ -92,7 +92,7 @@ internal static class SweepCommand
             await using var grid = await GridConnection.ConnectAsync(parse.GetValue(cluster) ?? GridConnection.DefaultCluster, parse.GetValue(clusterId)!, cancellation);
             var sweep = await Existing(grid, parse.GetValue(id)!);
             AnsiConsole.MarkupLine($"{Markup.Escape(sweep.SweepId)}: {sweep.Status}");
-            AnsiConsole.Write(await TrialTable(grid, sweep));
+            AnsiConsole.Write(TrialTable(sweep));
             return 0;
         }));
         return command;
@@ -148,44 +148,45 @@ internal static class SweepCommand
         return sweep.Status == SweepStatus.Unknown ? throw new ArgumentException($"no sweep '{id}' on this cluster (grid sweep list shows them).") : sweep;
     }
 
-    private static async Task<SweepSnapshot> ShowProgressAsync(GridConnection grid, ISweepGrain sweep, CancellationToken cancellation)
+    private static async Task<SweepSnapshot> ShowProgressAsync(ISweepGrain sweep, CancellationToken cancellation)
     {
         var snapshot = await sweep.GetAsync();
-        await AnsiConsole.Live(await TrialTable(grid, snapshot)).StartAsync(async live =>
+        await AnsiConsole.Live(TrialTable(snapshot)).StartAsync(async live =>
         {
             while (snapshot.Status == SweepStatus.Running)
             {
                 await Task.Delay(TimeSpan.FromMilliseconds(500), cancellation);
                 snapshot = await sweep.GetAsync();
-                live.UpdateTarget(await TrialTable(grid, snapshot));
+                live.UpdateTarget(TrialTable(snapshot));
             }
         });
         return snapshot;
     }
 
-    private static async Task<Table> TrialTable(GridConnection grid, SweepSnapshot sweep)
+    /// <summary>Every trial the sweep has started, from the one snapshot the sweep grain gives.</summary>
+    private static Table TrialTable(SweepSnapshot sweep)
     {
         var table = new Table().AddColumns("trial", "hyperparameters", "status", "attempts", "epoch", "step", "loss", "samples/s", sweep.Objective?.Metric ?? "objective", "error");
-        foreach (var summary in sweep.Trials)
+        foreach (var trial in sweep.Trials)
         {
-            var trial = await grid.Grains.GetGrain<ITrialGrain>(TrialKeys.Format(sweep.SweepId, summary.TrialId)).GetAsync();
             // A slot's heartbeats before the first optimizer step (loading the model) carry no progress yet.
             var p = trial.Progress is { TotalSteps: > 0 } progress ? progress : null;
-            var objective = trial.Outcome?.Objective ?? trial.LastEval.FirstOrDefault(m => m.Metric == sweep.Objective?.Metric)?.Value;
             table.AddRow(
-                Markup.Escape(summary.TrialId),
-                Markup.Escape(string.Join(" ", trial.Definition?.Hyperparameters.Select(h => $"{h.Field}={h.Value}") ?? [])),
-                // A trial not yet released (max_concurrent_trials) has no state in its grain: the sweep knows it as
-                // pending, or as cancelled with the sweep.
-                (trial.Definition is null ? summary.Status : trial.Status).ToString(),
+                Markup.Escape(trial.TrialId),
+                Markup.Escape(string.Join(" ", trial.Hyperparameters.Select(h => $"{h.Field}={h.Value}"))),
+                trial.Status.ToString(),
                 $"{trial.Attempts}",
                 p is null ? "" : $"{p.Epoch}/{p.Epochs}",
                 p is null ? "" : $"{p.Step}/{p.TotalSteps}",
                 p is null ? "" : p.Loss.ToString("F4", CultureInfo.InvariantCulture),
                 p is null ? "" : p.SamplesPerSecond.ToString("F1", CultureInfo.InvariantCulture),
-                objective?.ToString("F4", CultureInfo.InvariantCulture) ?? "",
+                trial.Objective?.ToString("F4", CultureInfo.InvariantCulture) ?? "",
                 Markup.Escape(trial.Error ?? ""));
         }
+        if (sweep.Trials.Count < sweep.SpaceSize && sweep.Status == SweepStatus.Running)
+            table.Caption($"{sweep.Trials.Count} of {sweep.SpaceSize} configurations started");
+        else if (sweep.EndReason is { } reason)
+            table.Caption($"ended: {reason}");
         return table;
     }
 }

@@ -1,32 +1,92 @@
 namespace ExperimentGrid.Core.Sweeps;
 
-/// <summary>Ray Tune's searcher: it proposes the trials to run, one at a time.</summary>
+/// <summary>
+/// Ray Tune's searcher: the sweep asks it for trials as slots free up and tells it every result. A searcher is
+/// deterministic in the calls it gets: a restarted sweep replays its log of calls (<see cref="SearcherReplay"/>) to a
+/// new searcher and carries on exactly where the old one was, no configuration run twice or skipped.
+/// </summary>
 public interface ISearcher
 {
-    /// <summary>The next trial to start, or null when there are no more.</summary>
-    SweepTrial? Suggest();
+    /// <summary>
+    /// Up to <paramref name="count"/> trials to start now; fewer, or none, when it has no more to give now. One call
+    /// for n trials must give what n calls for one give, so that a replay need not know how calls were batched.
+    /// </summary>
+    IReadOnlyList<Suggestion> Suggest(int count);
+
+    /// <summary>A trial's objective after an epoch, as the scheduler hears it.</summary>
+    void OnEpoch(TrialReport report);
+
+    /// <summary>A trial ended: its final objective, or null when it failed or was cancelled.</summary>
+    void OnTrialEnd(string trialId, double? objective);
+
+    /// <summary>Whether it will never suggest again, whatever it is told.</summary>
+    bool Exhausted { get; }
 }
 
 /// <summary>
-/// Serves a plan's trials in order. Grid points and random draws are all made when the plan is expanded, so that
-/// every trial is checked before the first one runs; what is left for the searcher is to hand them out.
+/// Grid and random search: walks the search space in index order. Random draws are made per index from the search
+/// seed, so walking the space is the search; results change nothing.
 /// </summary>
-public sealed class PlanSearcher : ISearcher
+public sealed class SpaceSearcher(SearchSpace space) : ISearcher
 {
-    private readonly SweepPlan _plan;
-
-    /// <param name="plan">The expanded sweep.</param>
-    /// <param name="suggested">Trials already handed out, as <see cref="Suggested"/> said before a restart.</param>
-    public PlanSearcher(SweepPlan plan, int suggested = 0)
-    {
-        ArgumentOutOfRangeException.ThrowIfNegative(suggested);
-        ArgumentOutOfRangeException.ThrowIfGreaterThan(suggested, plan.Trials.Count);
-        _plan = plan;
-        Suggested = suggested;
-    }
-
-    /// <summary>How many trials have been handed out; a sweep that keeps this carries on from it after a restart.</summary>
+    /// <summary>How many trials it has suggested.</summary>
     public int Suggested { get; private set; }
 
-    public SweepTrial? Suggest() => Suggested < _plan.Trials.Count ? _plan.Trials[Suggested++] : null;
+    public bool Exhausted => Suggested >= space.Count;
+
+    public IReadOnlyList<Suggestion> Suggest(int count)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(count);
+        var suggestions = new List<Suggestion>();
+        while (suggestions.Count < count && !Exhausted) suggestions.Add(space.Create(Suggested++));
+        return suggestions;
+    }
+
+    public void OnEpoch(TrialReport report)
+    {
+    }
+
+    public void OnTrialEnd(string trialId, double? objective)
+    {
+    }
+}
+
+/// <summary>One call a sweep made to its searcher, as it keeps them for a replay after a restart.</summary>
+public abstract record SearcherCall
+{
+    public sealed record Suggested(string TrialId) : SearcherCall;
+
+    public sealed record Epoch(TrialReport Report) : SearcherCall;
+
+    public sealed record Ended(string TrialId, double? Objective) : SearcherCall;
+}
+
+public static class SearcherReplay
+{
+    /// <summary>
+    /// Brings a new searcher to where the one that made <paramref name="calls"/> was, checking that it suggests the
+    /// same trials in the same order; a searcher that does not is not deterministic, and carrying on would run some
+    /// configuration twice or skip one.
+    /// </summary>
+    public static void Replay(this ISearcher searcher, IEnumerable<SearcherCall> calls)
+    {
+        foreach (var call in calls)
+        {
+            switch (call)
+            {
+                case SearcherCall.Suggested suggested:
+                    var again = searcher.Suggest(1);
+                    if (again.Count != 1 || again[0].Id != suggested.TrialId)
+                        throw new InvalidOperationException(
+                            $"the searcher replayed {(again.Count == 0 ? "no trial" : again[0].Id)} where it had suggested {suggested.TrialId}.");
+                    break;
+                case SearcherCall.Epoch epoch:
+                    searcher.OnEpoch(epoch.Report);
+                    break;
+                case SearcherCall.Ended ended:
+                    searcher.OnTrialEnd(ended.TrialId, ended.Objective);
+                    break;
+            }
+        }
+    }
 }

@@ -26,17 +26,13 @@ internal sealed partial class SweepExpansion(SweepSpec spec, string source, Sour
     public const int DefaultCheckpointEvery = 500;
 
     private static readonly TrialField SeedField = TrialSchema.Field(nameof(TrialSpec.Seed));
+    private static readonly TrialField EpochsField = TrialSchema.Field(nameof(TrialSpec.Epochs));
     private static readonly TrialField ModelField = TrialSchema.Field(nameof(TrialSpec.Model));
     private static readonly TrialField DatasetField = TrialSchema.Field(nameof(TrialSpec.Dataset));
     private static readonly TrialField DataRootField = TrialSchema.Field(nameof(TrialSpec.DataRoot));
     private static readonly TrialField MaxLengthField = TrialSchema.Field(nameof(TrialSpec.MaxLength));
     private static readonly TrialField FreezeField = TrialSchema.Field(nameof(TrialSpec.Freeze));
     private static readonly TrialField TaskField = TrialSchema.Field(nameof(TrialSpec.Task));
-
-    /// <summary>A varied field's value in one trial, its text for display, and where the spec set it.</summary>
-    private sealed record Setting(TrialField Field, object? Value, string Text, string Origin);
-
-    private sealed record RandomAxis(TrialField Field, Distribution Distribution);
 
     /// <summary>Each problem, and the line of the path or its nearest written parent, by which they are ordered.</summary>
     private readonly List<(long? Line, SpecProblem Problem)> _problems = [];
@@ -49,13 +45,22 @@ internal sealed partial class SweepExpansion(SweepSpec spec, string source, Sour
 
     private void Problem(string path, string message) => _problems.Add((lines.Nearest(path), new SpecProblem(path, lines.Line(path), message)));
 
-    public SweepPlan Run()
+    /// <summary>
+    /// Above this many configurations a space is checked value by value instead of whole: every grid value and seed
+    /// once, with the first configuration's other values, and the first draws of a random search. A combination that
+    /// is invalid only together then fails as its trial is suggested, named as it would be here.
+    /// </summary>
+    public const int WholeCheckLimit = 10_000;
+
+    /// <summary>The plan; with <paramref name="check"/> false, a spec checked before is rebuilt without touching a file.</summary>
+    public SweepPlan Run(bool check = true)
     {
         var name = Name();
         foreach (var problem in _trial.Problems) Problem(problem.Path, problem.Message);
         var grid = GridAxes();
         var random = RandomAxes();
-        var samples = Samples();
+        var budget = Budget();
+        var samples = Samples(budget.MaxTrials);
         var seeds = Seeds();
         var objective = Objective();
         if (spec.MaxConcurrentTrials is < 1)
@@ -63,17 +68,21 @@ internal sealed partial class SweepExpansion(SweepSpec spec, string source, Sour
         if (spec.Retries is < 0) Problem("retries", $"must be 0 or more, got {spec.Retries}");
         if (spec.CheckpointEvery is < 0)
             Problem("checkpoint_every", $"must be 0 (checkpoint at epoch ends only) or a number of optimizer steps, got {spec.CheckpointEvery}");
-        var (trials, everyTrialValid) = Trials(grid, random, samples, seeds, objective);
-        // Only a complete list of trials knows the longest one; a guess would raise problems that are not there.
-        var scheduler = Scheduler(everyTrialValid ? trials.Max(t => t.Spec.Epochs) : null);
+        var scheduler = Scheduler(LongestEpochs(grid, random));
+        SearchSpace? space = null;
+        if (SearchSpace.Size(grid, samples, seeds.Count) is var size && size > int.MaxValue)
+            Problem(grid.Count > 0 ? "grid" : "trials", $"makes {size:N0} configurations, more than a sweep can index ({int.MaxValue:N0})");
+        else
+            space = new SearchSpace(grid, random, samples, seeds, spec.SearchSeed ?? 0, (settings, problems) => Build(settings, objective, problems));
+        if (check && space is not null) CheckTrials(space, objective);
 
         if (_problems.Count > 0)
         {
             // In file order, so that they read alongside the file; what was never written goes last.
             throw new SweepSpecException(source, [.. _problems.OrderBy(p => p.Line ?? long.MaxValue).Select(p => p.Problem)]);
         }
-        return new SweepPlan(name!, trials, objective!, spec.MaxConcurrentTrials, spec.Retries ?? DefaultRetries, scheduler!,
-            spec.CheckpointEvery ?? DefaultCheckpointEvery);
+        return new SweepPlan(name!, space!, objective!, spec.MaxConcurrentTrials, spec.Retries ?? DefaultRetries, scheduler!,
+            spec.CheckpointEvery ?? DefaultCheckpointEvery, budget, new StoredSweep(spec, source, roots));
     }
 
     private string? Name()
@@ -209,16 +218,31 @@ internal sealed partial class SweepExpansion(SweepSpec spec, string source, Sour
         }
     }
 
-    private int Samples()
+    /// <summary>Random draws per grid point: trials:, else as many as max_trials allows, else one.</summary>
+    private int Samples(int? maxTrials)
     {
-        if (spec.Trials is not { } trials) return 1;
+        var random = spec.Random is { Count: > 0 };
+        if (spec.Trials is not { } trials) return random && maxTrials is { } most ? most : 1;
         if (trials < 1)
             Problem("trials", $"must be a positive integer, got {trials}");
-        else if (spec.Random is null || spec.Random.Count == 0)
+        else if (!random)
             Problem("trials", "counts draws from random:, which is empty here; to repeat a configuration, give seeds:");
         else
             return trials;
         return 1;
+    }
+
+    private SweepBudget Budget()
+    {
+        if (spec.MaxTrials is < 1) Problem("max_trials", $"must be a positive integer, got {spec.MaxTrials}");
+        if (spec.MaxFailures is < 0) Problem("max_failures", $"must be 0 or more, got {spec.MaxFailures}");
+        TimeSpan? timeBudget = null;
+        if (spec.TimeBudget is { } text)
+        {
+            if (SweepBudget.TryParseDuration(text, out var duration)) timeBudget = duration;
+            else Problem("time_budget", $"'{text}' is not a duration (e.g. 90s, 45m, 2h, 1h30m, 1d)");
+        }
+        return new SweepBudget(spec.MaxTrials is >= 1 ? spec.MaxTrials : null, timeBudget, spec.MaxFailures is >= 0 ? spec.MaxFailures : null);
     }
 
     /// <summary>The seeds as settings; a single null where the spec gives none, so that each configuration runs once.</summary>
@@ -271,65 +295,70 @@ internal sealed partial class SweepExpansion(SweepSpec spec, string source, Sour
         return metric is { } chosen && mode is { } direction ? new SweepObjective(chosen, direction) : null;
     }
 
-    /// <summary>Every combination of one value per axis, the first axis changing slowest, as itertools.product.</summary>
-    private static IEnumerable<List<Setting>> Product(List<List<Setting>> axes)
+    /// <summary>
+    /// Checks every configuration of a space up to <see cref="WholeCheckLimit"/>; of a larger one, each grid value
+    /// and seed once and the first draws. A problem with one grid value is named once, at that value. One that a
+    /// combination or a draw causes is named once, with the trials it hits; draws differ in value, so a random field
+    /// gets one line whatever its values.
+    /// </summary>
+    private void CheckTrials(SearchSpace space, SweepObjective? objective)
     {
-        IEnumerable<List<Setting>> points = [[]];
-        foreach (var axis in axes) points = points.SelectMany(point => axis.Select(value => (List<Setting>)[.. point, value]));
-        return points;
-    }
-
-    private (List<SweepTrial> Trials, bool EveryTrialValid) Trials(List<List<Setting>> grid, List<RandomAxis> random, int samples, List<Setting?> seeds, SweepObjective? objective)
-    {
-        // A seeded Random draws the same sequence on every machine (the runtime keeps its seeded algorithm fixed for
-        // compatibility), and the draws happen in one fixed order, so a spec always expands to the same trials.
-        var generator = new Random(spec.SearchSeed ?? 0);
-        var configurations = new List<List<Setting>>();
-        foreach (var point in Product(grid))
-        {
-            for (var sample = 0; sample < samples; sample++)
-            {
-                // Drawn once per configuration: its seeds repeat that one configuration.
-                var drawn = new List<Setting>(point);
-                foreach (var axis in random)
-                {
-                    var (value, text) = axis.Distribution.Draw(generator);
-                    drawn.Add(new Setting(axis.Field, value, text, $"random.{axis.Field}"));
-                }
-                foreach (var seed in seeds)
-                    configurations.Add(seed is null ? drawn : [.. drawn, seed]);
-            }
-        }
-
-        var width = Math.Max(3, configurations.Count.ToString(CultureInfo.InvariantCulture).Length);
-        string Id(int index) => "t" + (index + 1).ToString(CultureInfo.InvariantCulture).PadLeft(width, '0');
-        var trials = new List<SweepTrial>();
+        var checkedIndices = space.Count <= WholeCheckLimit ? Enumerable.Range(0, space.Count) : ValueByValue(space);
         var found = new List<(int Trial, string Origin, string Message)>();
-        for (var i = 0; i < configurations.Count; i++)
+        var settingsOf = new Dictionary<int, IReadOnlyList<Setting>>();
+        foreach (var i in checkedIndices)
         {
-            var settings = configurations[i];
-            var values = _trial.Copy();
-            foreach (var setting in settings) values.Set(setting.Field, setting.Value, setting.Origin);
+            var settings = settingsOf[i] = space.Settings(i);
             var problems = new List<SpecProblem>();
-            if (Check(values, objective, problems) is { } trialSpec)
-                trials.Add(new SweepTrial(Id(i), trialSpec, [.. settings.Select(s => new Hyperparameter(s.Field.Name, s.Text))]));
+            Build(settings, objective, problems);
             found.AddRange(problems.Select(p => (i, p.Path, p.Message)));
         }
 
-        // A problem with one grid value is named once, at that value. One that a combination or a draw causes is named
-        // once, with the trials it hits; draws differ in value, so a random field gets one line whatever its values.
-        string Describe(int index) => $"{Id(index)} ({string.Join(", ", configurations[index].Select(s => $"{s.Field.Name}={s.Text}"))})";
+        string Describe(int index) => $"{space.Id(index)} ({string.Join(", ", settingsOf[index].Select(s => $"{s.Field.Name}={s.Text}"))})";
         foreach (var group in found.GroupBy(p => p.Origin.StartsWith("random.", StringComparison.Ordinal) ? p.Origin : $"{p.Origin}\n{p.Message}"))
         {
             var (_, origin, message) = group.First();
             var hit = group.Select(p => p.Trial).Distinct().ToList();
             var more = hit.Count > 3 ? $" and {hit.Count - 3} more" : "";
             var drawn = origin.StartsWith("random.", StringComparison.Ordinal);
-            var scope = origin.StartsWith("grid.", StringComparison.Ordinal) || (hit.Count == configurations.Count && !drawn) ? ""
-                : $" (in {hit.Count} of {configurations.Count} trials: {string.Join(", ", hit.Take(3).Select(Describe))}{more})";
+            var scope = origin.StartsWith("grid.", StringComparison.Ordinal) || (hit.Count == settingsOf.Count && !drawn) ? ""
+                : $" (in {hit.Count} of {settingsOf.Count} {(settingsOf.Count == space.Count ? "" : "checked ")}trials: {string.Join(", ", hit.Take(3).Select(Describe))}{more})";
             Problem(origin, message + scope);
         }
-        return (trials, trials.Count == configurations.Count);
+    }
+
+    /// <summary>The first configuration, each grid value in it once, and the first draws and seeds.</summary>
+    private static SortedSet<int> ValueByValue(SearchSpace space)
+    {
+        const int firstConfigurations = 100;
+        var indices = new SortedSet<int>(Enumerable.Range(0, Math.Min(firstConfigurations, space.Count)));
+        for (var axis = 0; axis < space.GridAxes; axis++)
+            for (var value = 0; value < space.GridValues(axis); value++) indices.Add(space.IndexVarying(axis, value));
+        return indices;
+    }
+
+    /// <summary>A configuration's trial spec, or null after adding each problem where its value was written.</summary>
+    private TrialSpec? Build(IReadOnlyList<Setting> settings, SweepObjective? objective, List<SpecProblem> problems)
+    {
+        var values = _trial.Copy();
+        foreach (var setting in settings) values.Set(setting.Field, setting.Value, setting.Origin);
+        return Check(values, objective, problems);
+    }
+
+    /// <summary>
+    /// The most epochs any trial can run, from the spec alone: ASHA's default max_epochs, and the bound that the
+    /// schedulers' grace periods are checked against.
+    /// </summary>
+    private int? LongestEpochs(List<List<Setting>> grid, List<RandomAxis> random)
+    {
+        if (grid.Find(axis => axis[0].Field == EpochsField) is { } epochs) return epochs.Max(s => (int)s.Value!);
+        return random.Find(axis => axis.Field == EpochsField)?.Distribution switch
+        {
+            IntUniformDistribution uniform => uniform.High,
+            ChoiceDistribution choice => choice.Options.Max(o => (int)o.Value!),
+            null => _trial[EpochsField] is int set ? (set >= 1 ? set : null) : new TrialSpec().Epochs,
+            _ => null,
+        };
     }
 
     /// <summary>The trial's spec with its paths resolved, or null after adding each problem where its value was written.</summary>

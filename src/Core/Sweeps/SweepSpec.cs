@@ -43,6 +43,15 @@ public sealed class SweepSpec
 
     public SchedulerConfig? Scheduler { get; set; }
 
+    /// <summary>The most trials the sweep starts: random and adaptive searches stop there.</summary>
+    public int? MaxTrials { get; set; }
+
+    /// <summary>Wall-clock time from submission after which the sweep starts nothing more and cancels what runs (90m, 2h, 1h30m).</summary>
+    public string? TimeBudget { get; set; }
+
+    /// <summary>How many trials may end failed (after their retries) before the sweep gives up on the rest.</summary>
+    public int? MaxFailures { get; set; }
+
     private string _source = "sweep";
     private SourceLines _lines = SourceLines.None;
 

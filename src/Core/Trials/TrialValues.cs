@@ -1,3 +1,5 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
 using YamlDotNet.Core;
 using YamlDotNet.Core.Events;
 using YamlDotNet.Serialization;
@@ -117,13 +119,62 @@ public sealed class TrialValues
     }
 
     /// <summary>Reads a mapping of trial keys into <see cref="TrialValues"/> whose paths start with <paramref name="prefix"/>.</summary>
-    internal static IYamlTypeConverter YamlReader(string prefix) => new Reader(prefix);
+    internal static IYamlTypeConverter YamlReader(string prefix) => new Yaml(prefix);
+
+    /// <summary>
+    /// Writes the values as a trial file would, each field's text or list, and reads them back with paths under
+    /// <paramref name="prefix"/>: a sweep keeps its trial: section so in the plan it stores.
+    /// </summary>
+    internal static JsonConverter<TrialValues> JsonForm(string prefix) => new Json(prefix);
+
+    private sealed class Json(string prefix) : JsonConverter<TrialValues>
+    {
+        public override TrialValues Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
+        {
+            if (reader.TokenType != JsonTokenType.StartObject) throw new JsonException("expected trial fields as an object");
+            var values = new TrialValues(prefix);
+            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+            {
+                var key = reader.GetString()!;
+                reader.Read();
+                if (reader.TokenType != JsonTokenType.StartArray)
+                {
+                    values.Read(key, reader.GetString()!);
+                    continue;
+                }
+                var items = new List<string>();
+                while (reader.Read() && reader.TokenType != JsonTokenType.EndArray) items.Add(reader.GetString()!);
+                values.Read(key, items, null);
+            }
+            return values;
+        }
+
+        public override void Write(Utf8JsonWriter writer, TrialValues value, JsonSerializerOptions options)
+        {
+            writer.WriteStartObject();
+            foreach (var (field, entry) in value._entries)
+            {
+                writer.WritePropertyName(field.Name);
+                if (entry.Value is IReadOnlyList<string> items)
+                {
+                    writer.WriteStartArray();
+                    foreach (var item in items) writer.WriteStringValue(item);
+                    writer.WriteEndArray();
+                }
+                else
+                {
+                    writer.WriteStringValue(field.Format(entry.Value));
+                }
+            }
+            writer.WriteEndObject();
+        }
+    }
 
     /// <summary>
     /// Reads the mapping event by event, which keeps each key's line and goes on past a key or value it cannot use;
     /// YamlDotNet's own object reading stops at the first.
     /// </summary>
-    private sealed class Reader(string prefix) : IYamlTypeConverter
+    private sealed class Yaml(string prefix) : IYamlTypeConverter
     {
         public bool Accepts(Type type) => type == typeof(TrialValues);
 

@@ -8,7 +8,7 @@ public enum SweepStatus
     Unknown,
     Running,
 
-    /// <summary>Every trial ended (completed, failed or cancelled by a scheduler stop).</summary>
+    /// <summary>Ended: its searcher ran out or a budget was spent (<see cref="SweepSnapshot.EndReason"/> says which).</summary>
     Finished,
     Cancelled,
 }
@@ -17,13 +17,41 @@ public enum SweepStatus
 [GenerateSerializer, Immutable]
 public sealed record SweepSubmission([property: Id(0)] string Source, [property: Id(1)] string Text);
 
-/// <summary>An epoch's objective, for the sweep's scheduler.</summary>
+/// <summary>An epoch's objective, for the sweep's scheduler and searcher.</summary>
 [GenerateSerializer, Immutable]
 public sealed record SchedulerReport([property: Id(0)] string TrialId, [property: Id(1)] int Epoch, [property: Id(2)] double Objective);
 
+/// <summary>
+/// What a trial tells its sweep when its status changes: started (Running), back in the queue (Pending), or ended,
+/// with the final objective of a completed trial and the error of a failed one. Telling it twice changes nothing.
+/// </summary>
 [GenerateSerializer, Immutable]
-public sealed record SweepTrialStatus([property: Id(0)] string TrialId, [property: Id(1)] TrialStatus Status);
+public sealed record TrialUpdate(
+    [property: Id(0)] string TrialId,
+    [property: Id(1)] TrialStatus Status,
+    [property: Id(2)] double? Objective = null,
+    [property: Id(3)] string? Error = null,
+    [property: Id(4)] int Attempts = 0);
 
+/// <summary>
+/// A trial as the sweep shows it: what the sweep keeps (hyperparameters, status, final objective, error), with the
+/// live part (attempts, silo, progress, last evaluation) read from the trial grain while the trial is active.
+/// </summary>
+[GenerateSerializer, Immutable]
+public sealed record SweepTrialView(
+    [property: Id(0)] string TrialId,
+    [property: Id(1)] TrialStatus Status,
+    [property: Id(2)] IReadOnlyList<HyperparameterValue> Hyperparameters,
+    [property: Id(3)] int Attempts,
+    [property: Id(4)] string? Silo,
+    [property: Id(5)] TrialProgress? Progress,
+    [property: Id(6)] double? Objective,
+    [property: Id(7)] string? Error);
+
+/// <summary>
+/// A sweep and every trial it has started, in one call. <paramref name="SpaceSize"/> is how many configurations its
+/// search space holds; trials exist only for those the searcher has suggested.
+/// </summary>
 [GenerateSerializer, Immutable]
 public sealed record SweepSnapshot(
     [property: Id(0)] string SweepId,
@@ -31,32 +59,36 @@ public sealed record SweepSnapshot(
     [property: Id(2)] SweepStatus Status,
     [property: Id(3)] Objective? Objective,
     [property: Id(4)] int? MaxConcurrentTrials,
-    [property: Id(5)] IReadOnlyList<SweepTrialStatus> Trials,
-    [property: Id(6)] DateTimeOffset SubmittedAt)
+    [property: Id(5)] IReadOnlyList<SweepTrialView> Trials,
+    [property: Id(6)] DateTimeOffset SubmittedAt,
+    [property: Id(7)] int SpaceSize = 0,
+    [property: Id(8)] string? EndReason = null)
 {
     public int Count(TrialStatus status) => Trials.Count(t => t.Status == status);
 }
 
 /// <summary>
-/// One sweep (key: its id): expands the submitted spec into trials, releases them to the work queue no faster than
-/// max_concurrent_trials, runs the scheduler, and finds trials whose silo died. Trial status it only mirrors.
+/// One sweep (key: its id). It checks the submitted spec once and keeps the checked plan; it asks its searcher for
+/// trials as slots free up, keeping a short queue ahead of them, tells the searcher and scheduler every result, and
+/// ends when the searcher runs out or a budget is spent. Trial status it hears from the trial grains, which own it.
 /// </summary>
 public interface ISweepGrain : IGrainWithStringKey
 {
     /// <summary>
-    /// Checks and expands the spec on the silo (its data, model and checkpoint roots) and starts the sweep. Throws
-    /// the spec's errors, every problem named. Submitting the same text again changes nothing.
+    /// Checks the spec on the silo (its data, model and checkpoint roots) and starts the sweep. Throws the spec's
+    /// errors, every problem named. Submitting the same text again changes nothing.
     /// </summary>
     Task<SweepSnapshot> SubmitAsync(SweepSubmission submission);
 
-    /// <summary>A trial grain tells its sweep its new status.</summary>
-    Task OnTrialStatusAsync(string trialId, TrialStatus status);
+    /// <summary>A trial grain tells its sweep that the trial started, went back to the queue, or ended.</summary>
+    Task OnTrialUpdateAsync(TrialUpdate update);
 
     /// <summary>The scheduler's decision after a trial's epoch: Continue, Pause or Stop.</summary>
     Task<TrialDirective> OnEpochAsync(SchedulerReport report);
 
     Task CancelAsync();
 
+    /// <summary>The sweep and all its trials, live progress included: what `grid sweep status` and the live table show.</summary>
     Task<SweepSnapshot> GetAsync();
 }
 

@@ -7,8 +7,9 @@ using Orleans.Concurrency;
 
 namespace ExperimentGrid.Grains.Sweeps;
 
-// Reentrant: trials call their sweep (status, epoch reports) while the sweep may be awaiting one of them (releasing
-// trials, checking leases); without interleaving those cycles would deadlock. State writes go through SaveAsync.
+// Reentrant: trials call their sweep (updates, epoch reports) while the sweep may be awaiting one of them (creating
+// or cancelling trials, reading their progress); without interleaving those cycles would deadlock. State writes go
+// through SaveAsync, and creating trials through one fill at a time.
 [Reentrant]
 public sealed class SweepGrain(
     [PersistentState("sweep", StorageNames.Grid)] IPersistentState<SweepState> state,
@@ -16,20 +17,39 @@ public sealed class SweepGrain(
     ILogger<SweepGrain> logger) : Grain, ISweepGrain, IRemindable
 {
     private const string WakeReminder = "wake";
+
+    public const string Exhausted = "searcher exhausted";
+    public const string MaxTrials = "max_trials reached";
+    public const string TimeBudget = "time_budget spent";
+    public const string MaxFailures = "max_failures exceeded";
+    public const string ByUser = "cancelled by the user";
+
     private SweepState S => state.State;
     private SweepPlan? _plan;
+    private ISearcher? _searcher;
     private ITrialScheduler? _scheduler;
-    private IGrainTimer? _leaseTimer;
+    private readonly Dictionary<string, SweepTrialRecord> _records = [];
+    private readonly HashSet<(string Trial, int Epoch)> _reported = [];
+
+    /// <summary>The suggestions of trials that have not ended: what re-initializing a trial after a crash needs.</summary>
+    private readonly Dictionary<string, Suggestion> _active = [];
+
+    /// <summary>Which active trials are running now; the rest wait in the queue. Kept in memory only: a restart re-reads it.</summary>
+    private readonly HashSet<string> _running = [];
+
+    private IGrainTimer? _timer;
     private Task _writing = Task.CompletedTask;
+    private bool _filling;
 
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
-        if (S.Submission is null || S.Status != SweepStatus.Running) return Task.CompletedTask;
-        Load(S.Submission);
-        // Trials released before a crash may not have reached their grain or the queue: the first lease check, at once,
-        // releases them again. Not here: activation holds every call to this grain, a trial's report to its sweep
-        // included, so calling a trial that is itself waiting on this sweep would stall both until the call timed out.
-        StartLeaseTimer(dueTime: TimeSpan.Zero);
+        if (S.Plan is null) return Task.CompletedTask;
+        Load(SweepPlan.FromJson(S.Plan));
+        if (S.Status != SweepStatus.Running) return Task.CompletedTask;
+        // Trials created just before a crash may not have reached their grain: the first tick, at once, initializes
+        // them again. Not here: activation holds every call to this grain, a trial's report to its sweep included, so
+        // calling a trial that is itself waiting on this sweep would stall both until the call timed out.
+        StartTimer(dueTime: TimeSpan.Zero, resume: true);
         return Task.CompletedTask;
     }
 
@@ -38,40 +58,69 @@ public sealed class SweepGrain(
         if (S.Submission is not null)
         {
             if (S.Submission.Text != submission.Text) throw new ArgumentException($"sweep {this.GetPrimaryKeyString()} already exists with another spec.");
-            return Snapshot();
+            return await GetAsync();
         }
-        Load(submission);
+        SweepPlan plan;
+        try
+        {
+            plan = SweepSpec.Parse(submission.Text, submission.Source).Expand(options.Value.Roots);
+        }
+        catch (SweepSpecException e)
+        {
+            throw new SweepRejectedException(e.Message);
+        }
+        Load(plan);
         S.Submission = submission;
-        S.Name = _plan!.Name;
+        S.Plan = plan.ToJson();
+        S.Name = plan.Name;
         S.Status = SweepStatus.Running;
         S.SubmittedAt = DateTimeOffset.UtcNow;
-        S.TrialIds = [.. _plan.Trials.Select(t => t.Id)];
-        S.Objective = ToObjective(_plan.Objective);
-        S.MaxConcurrentTrials = _plan.MaxConcurrentTrials;
         await SaveAsync();
         await GrainFactory.GetGrain<ISweepIndexGrain>(0).AddAsync(this.GetPrimaryKeyString());
-        // The reminder wakes the sweep after a whole-cluster restart, so that its lease checks run again.
+        // The reminder wakes the sweep after a whole-cluster restart, so that its timer and budget run again.
         await this.RegisterOrUpdateReminder(WakeReminder, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1));
-        StartLeaseTimer();
-        await ReleaseAsync();
-        return Snapshot();
+        StartTimer();
+        await FillAsync();
+        return await GetAsync();
     }
 
-    public async Task OnTrialStatusAsync(string trialId, TrialStatus status)
+    public async Task OnTrialUpdateAsync(TrialUpdate update)
     {
-        if (!S.Trials.TryGetValue(trialId, out var known) || known == status) return;
-        S.Trials[trialId] = status;
+        if (!_records.TryGetValue(update.TrialId, out var record) || IsFinal(record.Status)) return;
+        if (!IsFinal(update.Status))
+        {
+            if (update.Status == TrialStatus.Running) _running.Add(update.TrialId);
+            else _running.Remove(update.TrialId);
+            await FillAsync();
+            return;
+        }
+        record.Status = update.Status;
+        record.Objective = update.Objective;
+        record.Error = update.Error;
+        record.Attempts = update.Attempts;
+        _running.Remove(update.TrialId);
+        _active.Remove(update.TrialId);
+        var objective = update.Status == TrialStatus.Completed ? update.Objective : null;
+        S.Events.Add(new SweepEvent(SweepEventKind.Ended, update.TrialId, Value: objective));
+        _searcher!.OnTrialEnd(update.TrialId, objective);
         await SaveAsync();
-        if (S.Status == SweepStatus.Running) await ReleaseAsync();
+        if (S.EndReason is not null) await FinishIfIdleAsync(S.EndReason);
+        else if (update.Status == TrialStatus.Failed && _plan!.Budget.MaxFailures is { } most && Count(TrialStatus.Failed) > most)
+            await StopAsync(MaxFailures);
+        else await FillAsync();
     }
 
     public async Task<TrialDirective> OnEpochAsync(SchedulerReport report)
     {
         if (_scheduler is null) return TrialDirective.Continue;
-        var decision = _scheduler.OnResult(new TrialReport(report.TrialId, report.Epoch, report.Objective));
-        if (!S.Reports.Exists(r => r.TrialId == report.TrialId && r.Epoch == report.Epoch))
+        var trialReport = new TrialReport(report.TrialId, report.Epoch, report.Objective);
+        var decision = _scheduler.OnResult(trialReport);
+        // A trial resumed from an earlier checkpoint repeats epochs: the scheduler gave the same decision, and the
+        // searcher and the log hear each epoch once.
+        if (_reported.Add((report.TrialId, report.Epoch)))
         {
-            S.Reports.Add(report);
+            _searcher!.OnEpoch(trialReport);
+            S.Events.Add(new SweepEvent(SweepEventKind.Epoch, report.TrialId, report.Epoch, report.Objective));
             await SaveAsync();
         }
         return decision switch
@@ -82,102 +131,236 @@ public sealed class SweepGrain(
         };
     }
 
-    public async Task CancelAsync()
-    {
-        if (S.Status != SweepStatus.Running) return;
-        S.Status = SweepStatus.Cancelled;
-        await SaveAsync();
-        // Trials never released are cancelled too: they are recorded as such without a grain of their own.
-        foreach (var id in S.TrialIds.Skip(S.Released)) S.Trials[id] = TrialStatus.Cancelled;
-        S.Released = S.TrialIds.Count;
-        await SaveAsync();
-        foreach (var id in S.Trials.Keys.ToList()) await Trial(id).CancelAsync();
-        await StopAsync();
-    }
+    public Task CancelAsync() => StopAsync(ByUser, SweepStatus.Cancelled);
 
-    public Task<SweepSnapshot> GetAsync() => Task.FromResult(Snapshot());
+    public async Task<SweepSnapshot> GetAsync()
+    {
+        // Ended trials are as the sweep kept them; active ones are read from their grains, all at once, for progress.
+        var live = await Task.WhenAll(S.Trials.Where(t => !IsFinal(t.Status)).Select(async t =>
+        {
+            try
+            {
+                return (t.TrialId, Snapshot: (TrialSnapshot?)await Trial(t.TrialId).GetAsync());
+            }
+            catch (Exception e) when (ClusterFaults.IsUnreachable(e))
+            {
+                return (t.TrialId, Snapshot: null);
+            }
+        }));
+        var snapshots = live.Where(l => l.Snapshot?.Definition is not null).ToDictionary(l => l.TrialId, l => l.Snapshot!);
+        var metric = _plan is null ? null : TrialRunner.Name(_plan.Objective.Metric);
+        return new SweepSnapshot(
+            this.GetPrimaryKeyString(),
+            S.Name,
+            S.Submission is null ? SweepStatus.Unknown : S.Status,
+            _plan is null ? null : ToObjective(_plan.Objective),
+            _plan?.MaxConcurrentTrials,
+            [.. S.Trials.Select(t => snapshots.TryGetValue(t.TrialId, out var trial)
+                ? new SweepTrialView(t.TrialId, trial.Status, t.Hyperparameters, trial.Attempts, trial.Silo, trial.Progress,
+                    trial.Outcome?.Objective ?? trial.LastEval.FirstOrDefault(m => m.Metric == metric)?.Value, trial.Error)
+                : new SweepTrialView(t.TrialId, t.Status, t.Hyperparameters, t.Attempts, null, null, t.Objective, t.Error))],
+            S.SubmittedAt,
+            _plan?.Trials.Count ?? 0,
+            S.EndReason);
+    }
 
     public async Task ReceiveReminder(string reminderName, TickStatus status)
     {
-        // Activation did the work (re-release, lease timer); a finished sweep needs no more waking.
-        if (S.Status != SweepStatus.Running) await StopAsync();
+        // Activation did the work (timer, re-initializing); a finished sweep needs no more waking.
+        if (S.Status != SweepStatus.Running) await EndTimersAsync();
     }
 
-    private void Load(SweepSubmission submission)
+    /// <summary>Rebuilds the searcher and scheduler by replaying every call made to them, in order.</summary>
+    private void Load(SweepPlan plan)
     {
+        _plan = plan;
+        _searcher = plan.CreateSearcher();
+        _scheduler = plan.CreateScheduler();
+        _records.Clear();
+        foreach (var record in S.Trials) _records[record.TrialId] = record;
+        var replayed = new Queue<Suggestion>();
+        foreach (var e in S.Events)
+        {
+            switch (e.Kind)
+            {
+                case SweepEventKind.Suggested:
+                    var again = _searcher.Suggest(1);
+                    if (again is not [var suggestion] || suggestion.Id != e.TrialId)
+                        throw new InvalidOperationException($"sweep {this.GetPrimaryKeyString()}: its searcher replayed {(again.Count == 0 ? "no trial" : again[0].Id)} where it had suggested {e.TrialId}.");
+                    if (!IsFinal(_records[e.TrialId].Status)) _active[e.TrialId] = suggestion;
+                    break;
+                case SweepEventKind.Epoch:
+                    var report = new TrialReport(e.TrialId, e.Epoch, e.Value ?? double.NaN);
+                    _scheduler.OnResult(report);
+                    _searcher.OnEpoch(report);
+                    _reported.Add((e.TrialId, e.Epoch));
+                    break;
+                case SweepEventKind.Ended:
+                    _searcher.OnTrialEnd(e.TrialId, e.Value);
+                    break;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Asks the searcher for trials while the queue ahead of the free slots is short, fewer than
+    /// max_concurrent_trials are active and the budget allows; ends the sweep when nothing is left to run. One fill
+    /// runs at a time: a trial's update that arrives meanwhile is covered by the fill's next round.
+    /// </summary>
+    private async Task FillAsync()
+    {
+        if (_filling || S.Status != SweepStatus.Running || S.EndReason is not null) return;
+        _filling = true;
         try
         {
-            _plan = SweepSpec.Parse(submission.Text, submission.Source).Expand(options.Value.Roots);
+            while (true)
+            {
+                if (BudgetSpent() is { } reason)
+                {
+                    await StopAsync(reason);
+                    return;
+                }
+                var waiting = _active.Count - _running.Count;
+                var want = Math.Min(options.Value.QueueAhead - waiting, (_plan!.MaxConcurrentTrials ?? int.MaxValue) - _active.Count);
+                if (_plan.Budget.MaxTrials is { } most) want = Math.Min(want, most - S.Trials.Count);
+                var suggestions = want > 0 ? _searcher!.Suggest(want) : [];
+                if (suggestions.Count == 0) break;
+                foreach (var suggestion in suggestions) Record(suggestion);
+                await SaveAsync();
+                foreach (var suggestion in suggestions.Where(s => s.Spec is not null)) await Trial(suggestion.Id).InitializeAsync(Definition(suggestion));
+            }
+            await FinishIfIdleAsync(_searcher!.Exhausted ? Exhausted : null);
         }
-        catch (SweepSpecException e)
+        finally
         {
-            throw new SweepRejectedException(e.Message);
+            _filling = false;
         }
-        _scheduler = _plan.CreateScheduler();
-        foreach (var report in S.Reports) _scheduler.OnResult(new TrialReport(report.TrialId, report.Epoch, report.Objective));
     }
 
-    /// <summary>Releases trials in plan order while fewer than max_concurrent_trials are waiting or running; ends the sweep when all have ended.</summary>
-    private async Task ReleaseAsync()
+    /// <summary>Keeps a suggested trial; one whose values are invalid together ends failed here, naming why, without running.</summary>
+    private void Record(Suggestion suggestion)
     {
-        var limit = S.MaxConcurrentTrials ?? int.MaxValue;
-        while (S.Status == SweepStatus.Running && S.Released < S.TrialIds.Count
-               && S.Trials.Values.Count(s => s is TrialStatus.Pending or TrialStatus.Running) < limit)
+        var record = new SweepTrialRecord
         {
-            var trial = _plan!.Trials[S.Released];
-            S.Trials[trial.Id] = TrialStatus.Pending;
-            S.Released++;
-            await SaveAsync();
-            await Trial(trial.Id).InitializeAsync(Definition(trial));
+            TrialId = suggestion.Id,
+            // A List, not a collection expression: the embedded store writes the runtime type's name, and a
+            // compiler-made read-only list type cannot be resolved when the state is read back.
+            Hyperparameters = suggestion.Hyperparameters.Select(h => new HyperparameterValue(h.Field, h.Value)).ToList(),
+            Status = suggestion.Spec is null ? TrialStatus.Failed : TrialStatus.Pending,
+            Error = suggestion.Problem,
+        };
+        S.Trials.Add(record);
+        _records[record.TrialId] = record;
+        S.Events.Add(new SweepEvent(SweepEventKind.Suggested, suggestion.Id));
+        if (suggestion.Spec is null)
+        {
+            logger.LogWarning("Sweep {Sweep}: trial {Trial} is invalid and does not run: {Problem}", this.GetPrimaryKeyString(), suggestion.Id, suggestion.Problem);
+            S.Events.Add(new SweepEvent(SweepEventKind.Ended, suggestion.Id));
+            _searcher!.OnTrialEnd(suggestion.Id, null);
         }
-        if (S.Status == SweepStatus.Running && S.Released == S.TrialIds.Count
-            && S.Trials.Values.All(s => s is TrialStatus.Completed or TrialStatus.Failed or TrialStatus.Cancelled))
+        else _active[suggestion.Id] = suggestion;
+    }
+
+    private string? BudgetSpent()
+    {
+        var budget = _plan!.Budget;
+        if (budget.TimeBudget is { } time && DateTimeOffset.UtcNow - S.SubmittedAt >= time) return TimeBudget;
+        if (budget.MaxFailures is { } failures && Count(TrialStatus.Failed) > failures) return MaxFailures;
+        if (budget.MaxTrials is { } trials && S.Trials.Count >= trials && _active.Count == 0) return MaxTrials;
+        return null;
+    }
+
+    /// <summary>
+    /// Starts no more trials and cancels the active ones; the sweep is Finished (or, cancelled by its user, Cancelled
+    /// at once) when they have all ended.
+    /// </summary>
+    private async Task StopAsync(string reason, SweepStatus? status = null)
+    {
+        if (S.Status != SweepStatus.Running || S.EndReason is not null) return;
+        logger.LogInformation("Sweep {Sweep}: {Reason}", this.GetPrimaryKeyString(), reason);
+        S.EndReason = reason;
+        if (status is { } now) S.Status = now;
+        await SaveAsync();
+        await CancelActiveAsync();
+        await FinishIfIdleAsync(reason);
+    }
+
+    /// <summary>Ends the sweep once no trial is active and nothing more will start.</summary>
+    private async Task FinishIfIdleAsync(string? reason)
+    {
+        if (_active.Count > 0 || reason is null) return;
+        if (S.Status == SweepStatus.Running)
         {
             S.Status = SweepStatus.Finished;
+            S.EndReason ??= reason;
             await SaveAsync();
-            await StopAsync();
         }
+        await EndTimersAsync();
     }
 
-    private void StartLeaseTimer(TimeSpan? dueTime = null)
+    /// <summary>Checks the time budget, and at activation re-initializes the active trials, whose creation may not have reached them.</summary>
+    private void StartTimer(TimeSpan? dueTime = null, bool resume = false)
     {
-        _leaseTimer ??= this.RegisterGrainTimer(CheckLeasesAsync, new GrainTimerCreationOptions
+        var first = resume;
+        _timer ??= this.RegisterGrainTimer(async _ =>
+        {
+            if (first)
+            {
+                first = false;
+                await ResumeAsync();
+            }
+            if (S.EndReason is not null) await CancelActiveAsync();
+            else if (S.Status == SweepStatus.Running && BudgetSpent() is { } reason) await StopAsync(reason);
+        }, new GrainTimerCreationOptions
         {
             DueTime = dueTime ?? options.Value.LeaseCheckInterval,
             Period = options.Value.LeaseCheckInterval,
-            // A running sweep stays active so its checks keep running between trial calls.
+            // A running sweep stays active so that its budget is checked between trial calls.
             KeepAlive = true,
             Interleave = true,
         });
     }
 
-    /// <summary>
-    /// Re-queues trials whose silo died, and takes each unfinished trial's own status as the truth: a trial's report
-    /// to its sweep is lost when the sweep's silo dies mid-call, and without this the sweep would wait for it forever.
-    /// </summary>
-    private async Task CheckLeasesAsync(CancellationToken cancellationToken)
+    private async Task ResumeAsync()
     {
-        foreach (var (id, status) in S.Trials.ToList())
+        foreach (var (id, suggestion) in _active.ToList())
         {
-            if (status is not (TrialStatus.Running or TrialStatus.Pending)) continue;
             try
             {
-                var actual = await Trial(id).CheckLeaseAsync();
-                if (actual is null) await Trial(id).InitializeAsync(Definition(_plan!.Trials[S.TrialIds.IndexOf(id)]));
-                else await OnTrialStatusAsync(id, actual.Value);
+                await Trial(id).InitializeAsync(Definition(suggestion));
+                if ((await Trial(id).GetAsync()).Status == TrialStatus.Running) _running.Add(id);
             }
             catch (Exception e) when (ClusterFaults.IsUnreachable(e))
             {
-                // The trial's silo is being declared dead; its grain moves, and the next check reaches it.
-                logger.LogDebug(e, "Lease check of trial {Trial} did not reach it", id);
+                logger.LogDebug(e, "Re-initializing trial {Trial} did not reach it", id);
+            }
+        }
+        await FillAsync();
+    }
+
+    /// <summary>
+    /// Cancels every active trial. One whose grain is moving misses it; a stopping sweep's timer cancels it again at
+    /// its next tick.
+    /// </summary>
+    private async Task CancelActiveAsync()
+    {
+        foreach (var id in _active.Keys.ToList())
+        {
+            try
+            {
+                await Trial(id).CancelAsync();
+            }
+            catch (Exception e) when (ClusterFaults.IsUnreachable(e))
+            {
+                logger.LogDebug(e, "Cancelling trial {Trial} did not reach it", id);
             }
         }
     }
 
-    private async Task StopAsync()
+    private async Task EndTimersAsync()
     {
-        _leaseTimer?.Dispose();
-        _leaseTimer = null;
+        _timer?.Dispose();
+        _timer = null;
         if (await this.GetReminder(WakeReminder) is { } reminder) await this.UnregisterReminder(reminder);
     }
 
@@ -189,29 +372,22 @@ public sealed class SweepGrain(
         await _writing;
     }
 
+    private int Count(TrialStatus status) => S.Trials.Count(t => t.Status == status);
+
+    private static bool IsFinal(TrialStatus status) => status is TrialStatus.Completed or TrialStatus.Failed or TrialStatus.Cancelled;
+
     private ITrialGrain Trial(string trialId) => GrainFactory.GetGrain<ITrialGrain>(TrialKeys.Format(this.GetPrimaryKeyString(), trialId));
 
-    private TrialDefinition Definition(SweepTrial trial) => new(
+    private TrialDefinition Definition(Suggestion suggestion) => new(
         this.GetPrimaryKeyString(),
-        trial.Id,
-        TrialRunner.ToJson(trial.Spec),
-        // A List, not a collection expression: the embedded store writes the runtime type's name, and a compiler-made
-        // read-only list type cannot be resolved when the state is read back.
-        trial.Hyperparameters.Select(h => new HyperparameterValue(h.Field, h.Value)).ToList(),
-        S.Objective!,
-        _plan!.Retries + 1,
-        trial.Spec.Epochs,
+        suggestion.Id,
+        TrialRunner.ToJson(suggestion.Spec!),
+        suggestion.Hyperparameters.Select(h => new HyperparameterValue(h.Field, h.Value)).ToList(),
+        ToObjective(_plan!.Objective),
+        _plan.Retries + 1,
+        suggestion.Spec!.Epochs,
         _plan.CheckpointEvery);
 
     private static Objective ToObjective(SweepObjective objective) =>
         new(TrialRunner.Name(objective.Metric), objective.Mode == ObjectiveMode.Max ? ObjectiveDirection.Maximize : ObjectiveDirection.Minimize);
-
-    private SweepSnapshot Snapshot() => new(
-        this.GetPrimaryKeyString(),
-        S.Name,
-        S.Submission is null ? SweepStatus.Unknown : S.Status,
-        S.Objective,
-        S.MaxConcurrentTrials,
-        [.. S.TrialIds.Select(id => new SweepTrialStatus(id, S.Trials.GetValueOrDefault(id, TrialStatus.Pending)))],
-        S.SubmittedAt);
 }

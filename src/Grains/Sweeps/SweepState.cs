@@ -2,6 +2,10 @@ using ExperimentGrid.Grains.Trials;
 
 namespace ExperimentGrid.Grains.Sweeps;
 
+/// <summary>
+/// What a sweep keeps. It is written when a trial is created or ends and after each epoch report, never for progress.
+/// Ids 4 to 9 belonged to the eagerly expanded sweep and are not reused.
+/// </summary>
 [GenerateSerializer]
 public sealed class SweepState
 {
@@ -10,18 +14,41 @@ public sealed class SweepState
     [Id(2)] public SweepStatus Status { get; set; }
     [Id(3)] public DateTimeOffset SubmittedAt { get; set; }
 
-    /// <summary>Trial ids in plan order.</summary>
-    [Id(4)] public List<string> TrialIds { get; set; } = [];
+    /// <summary>The checked plan (Core's SweepPlan.ToJson): an activation rebuilds the sweep from it, not from the spec's text.</summary>
+    [Id(10)] public string? Plan { get; set; }
 
-    /// <summary>How many trials, in plan order, have been released to the queue: the searcher's position.</summary>
-    [Id(5)] public int Released { get; set; }
+    /// <summary>Every trial the searcher suggested, in order.</summary>
+    [Id(11)] public List<SweepTrialRecord> Trials { get; set; } = [];
 
-    /// <summary>Each released trial's status, as its trial grain last reported it.</summary>
-    [Id(6)] public Dictionary<string, TrialStatus> Trials { get; set; } = [];
+    /// <summary>Every call made to the searcher and scheduler, in order: an activation replays them to carry on exactly.</summary>
+    [Id(12)] public List<SweepEvent> Events { get; set; } = [];
 
-    /// <summary>Every report the scheduler saw, in order: a re-activated sweep rebuilds its scheduler from them.</summary>
-    [Id(7)] public List<SchedulerReport> Reports { get; set; } = [];
-
-    [Id(8)] public Objective? Objective { get; set; }
-    [Id(9)] public int? MaxConcurrentTrials { get; set; }
+    [Id(13)] public string? EndReason { get; set; }
 }
+
+/// <summary>A trial as the sweep keeps it: Pending until it ends, then its final status.</summary>
+[GenerateSerializer]
+public sealed class SweepTrialRecord
+{
+    [Id(0)] public string TrialId { get; set; } = "";
+    [Id(1)] public List<HyperparameterValue> Hyperparameters { get; set; } = [];
+    [Id(2)] public TrialStatus Status { get; set; }
+    [Id(3)] public double? Objective { get; set; }
+    [Id(4)] public string? Error { get; set; }
+    [Id(5)] public int Attempts { get; set; }
+}
+
+public enum SweepEventKind
+{
+    Suggested,
+    Epoch,
+    Ended,
+}
+
+/// <summary>One call to the searcher (and, for an epoch, the scheduler): suggested a trial, heard an epoch, heard an end.</summary>
+[GenerateSerializer, Immutable]
+public sealed record SweepEvent(
+    [property: Id(0)] SweepEventKind Kind,
+    [property: Id(1)] string TrialId,
+    [property: Id(2)] int Epoch = 0,
+    [property: Id(3)] double? Value = null);

@@ -130,7 +130,10 @@ public sealed record TrialSnapshot(
     [property: Id(9)] string? Error,
     [property: Id(10)] int CheckpointStep);
 
-/// <summary>One trial of a sweep, keyed "sweepId/trialId"; the only place a trial's status changes.</summary>
+/// <summary>
+/// One trial of a sweep, keyed "sweepId/trialId"; the only place a trial's status changes. It owns its lease: a timer
+/// re-queues it when its slot stops renewing the lease, and a reminder brings it back after its own silo died.
+/// </summary>
 public interface ITrialGrain : IGrainWithStringKey
 {
     /// <summary>Stores the definition and queues the trial; a second call (a sweep re-activated mid-dispatch) changes nothing.</summary>
@@ -139,7 +142,10 @@ public interface ITrialGrain : IGrainWithStringKey
     /// <summary>A slot claims the trial: null unless it is pending (cancelled meanwhile, or already taken).</summary>
     Task<TrialAssignment?> StartAsync(string silo);
 
-    /// <summary>Renews the lease of <paramref name="attempt"/> and records progress; Abandon when the slot lost the trial.</summary>
+    /// <summary>
+    /// Renews the lease of <paramref name="attempt"/> and keeps its progress, in memory only: a heartbeat comes every
+    /// second from every running trial, and what it carries is stale a second later. Abandon when the slot lost the trial.
+    /// </summary>
     Task<TrialDirective> HeartbeatAsync(int attempt, TrialProgress progress);
 
     /// <summary>Records an epoch and its checkpoint, and asks the sweep's scheduler what comes next.</summary>
@@ -161,13 +167,6 @@ public interface ITrialGrain : IGrainWithStringKey
     Task FailAsync(int attempt, string error);
 
     Task CancelAsync();
-
-    /// <summary>
-    /// Re-queues a running trial whose lease expired (its silo died) and re-queues a pending one in case its queue
-    /// entry was lost. Returns the trial's status afterwards, so that the sweep can correct a status report that
-    /// never reached it; null for a trial that was never initialized.
-    /// </summary>
-    Task<TrialStatus?> CheckLeaseAsync();
 
     Task<TrialSnapshot> GetAsync();
 }

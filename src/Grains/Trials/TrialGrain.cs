@@ -9,22 +9,35 @@ namespace ExperimentGrid.Grains.Trials;
 public sealed class TrialGrain(
     [PersistentState("trial", StorageNames.Grid)] IPersistentState<TrialState> state,
     IOptions<GridOptions> options,
-    ILogger<TrialGrain> logger) : Grain, ITrialGrain
+    ILogger<TrialGrain> logger) : Grain, ITrialGrain, IRemindable
 {
+    /// <summary>
+    /// Registered while the trial is active, and until its sweep has heard how it ended. Its ticks bring the grain back
+    /// after its silo died (nothing else would call a trial whose slot died with it), re-queue a waiting trial whose
+    /// queue entry was lost, and tell the sweep an end it missed.
+    /// </summary>
+    private const string WatchReminder = "watch";
+
     private TrialState S => state.State;
     private TrialDefinition Definition => S.Definition ?? throw new InvalidOperationException($"trial {this.GetPrimaryKeyString()} was never initialized.");
     private ISweepGrain Sweep => GrainFactory.GetGrain<ISweepGrain>(Definition.SweepId);
     private IWorkQueueGrain Queue => GrainFactory.GetGrain<IWorkQueueGrain>(0);
 
+    /// <summary>The running attempt's last heartbeat: volatile, so never written.</summary>
+    private TrialProgress? _progress;
+
+    private IGrainTimer? _leaseTimer;
+
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
         // A grain activated anew was unreachable for a while (its silo died, or the cluster restarted), so its slot's
-        // heartbeats could not renew the lease either. The slot gets a full lease to reach this activation before the
-        // trial is taken from it; a slot that died too loses the trial one lease later.
+        // heartbeats could not renew the lease either; and heartbeats are not written, so the stored lease is old. The
+        // slot gets a full lease to reach this activation before the trial is taken from it; a slot that died too
+        // loses the trial one lease later.
         if (S.Status == TrialStatus.Running)
         {
-            var grace = DateTimeOffset.UtcNow + options.Value.LeaseDuration;
-            if (S.LeaseExpires < grace) S.LeaseExpires = grace;
+            S.LeaseExpires = DateTimeOffset.UtcNow + options.Value.LeaseDuration;
+            StartLeaseTimer();
         }
         return Task.CompletedTask;
     }
@@ -36,6 +49,7 @@ public sealed class TrialGrain(
             S.Definition = definition;
             S.Status = TrialStatus.Pending;
             await state.WriteStateAsync();
+            await this.RegisterOrUpdateReminder(WatchReminder, options.Value.WatchPeriod, options.Value.WatchPeriod);
         }
         if (S.Status == TrialStatus.Pending) await Queue.EnqueueAsync(Definition.Key);
     }
@@ -48,19 +62,19 @@ public sealed class TrialGrain(
         S.Silo = silo;
         S.LeaseExpires = DateTimeOffset.UtcNow + options.Value.LeaseDuration;
         S.ResumedFromStep = S.Checkpoint is null ? null : S.CheckpointStep;
-        S.Progress = null;
+        _progress = null;
         await state.WriteStateAsync();
-        await Sweep.OnTrialStatusAsync(Definition.TrialId, S.Status);
+        StartLeaseTimer();
+        await TellSweepAsync(new TrialUpdate(Definition.TrialId, TrialStatus.Running));
         return new TrialAssignment(Definition, S.Attempts, S.Checkpoint, options.Value.LeaseDuration);
     }
 
-    public async Task<TrialDirective> HeartbeatAsync(int attempt, TrialProgress progress)
+    public Task<TrialDirective> HeartbeatAsync(int attempt, TrialProgress progress)
     {
-        if (!Holds(attempt)) return TrialDirective.Abandon;
-        S.Progress = progress;
+        if (!Holds(attempt)) return Task.FromResult(TrialDirective.Abandon);
+        _progress = progress;
         S.LeaseExpires = DateTimeOffset.UtcNow + options.Value.LeaseDuration;
-        await state.WriteStateAsync();
-        return TrialDirective.Continue;
+        return Task.FromResult(TrialDirective.Continue);
     }
 
     public async Task<TrialDirective> ReportEpochAsync(int attempt, EpochReport report)
@@ -97,7 +111,6 @@ public sealed class TrialGrain(
             Definition.SweepId, Definition.TrialId, Definition.Objective, outcome.Objective, Definition.Hyperparameters, outcome.Metrics, DateTimeOffset.UtcNow,
             outcome.Model));
         S.Outcome = outcome;
-        S.Progress = null;
         S.Error = null;
         await EndAsync(TrialStatus.Completed);
         return true;
@@ -124,51 +137,104 @@ public sealed class TrialGrain(
 
     public async Task CancelAsync()
     {
-        if (S.Definition is null || S.Status is TrialStatus.Completed or TrialStatus.Failed or TrialStatus.Cancelled) return;
+        if (S.Definition is null || IsFinal(S.Status)) return;
         await EndAsync(TrialStatus.Cancelled);
     }
 
-    public async Task<TrialStatus?> CheckLeaseAsync()
+    public async Task ReceiveReminder(string reminderName, TickStatus status)
     {
-        if (S.Definition is null) return null;
         switch (S.Status)
         {
-            case TrialStatus.Running when DateTimeOffset.UtcNow > S.LeaseExpires:
-                logger.LogWarning("Trial {Trial}: lease of {Silo} expired; re-queued to resume from {Checkpoint}", Definition.Key, S.Silo, S.Checkpoint ?? "the start");
-                await RequeueAsync();
-                break;
-            case TrialStatus.Pending:
+            case TrialStatus.Pending when S.Definition is not null:
                 // A slot that claimed the trial and died before starting it took its queue entry with it. Queueing is
                 // idempotent, and a second claim of a started trial gets null, so re-queueing a waiting trial is safe.
                 await Queue.EnqueueAsync(Definition.Key);
                 break;
+            case TrialStatus.Running:
+                await CheckLeaseAsync();
+                break;
+            case TrialStatus.Completed or TrialStatus.Failed or TrialStatus.Cancelled:
+                await TellSweepEndAsync();
+                break;
         }
-        return S.Status;
     }
 
     public Task<TrialSnapshot> GetAsync() => Task.FromResult(new TrialSnapshot(
-        S.Definition, S.Status, S.Attempts, S.Silo, S.Progress, [.. S.LastEval], S.Checkpoint, S.ResumedFromStep, S.Outcome, S.Error, S.CheckpointStep));
+        S.Definition, S.Status, S.Attempts, S.Silo, _progress, [.. S.LastEval], S.Checkpoint, S.ResumedFromStep, S.Outcome, S.Error, S.CheckpointStep));
 
     /// <summary>Whether <paramref name="attempt"/> is the running attempt: calls from a slot that lost the trial change nothing.</summary>
     private bool Holds(int attempt) => S.Definition is not null && S.Status == TrialStatus.Running && S.Attempts == attempt;
+
+    private static bool IsFinal(TrialStatus status) => status is TrialStatus.Completed or TrialStatus.Failed or TrialStatus.Cancelled;
+
+    /// <summary>While the trial runs, checks the lease between heartbeats: the lease is this grain's alone to judge.</summary>
+    private void StartLeaseTimer() => _leaseTimer ??= this.RegisterGrainTimer(_ => CheckLeaseAsync(), new GrainTimerCreationOptions
+    {
+        DueTime = options.Value.LeaseCheckInterval,
+        Period = options.Value.LeaseCheckInterval,
+        // A running trial stays active, so that its lease is checked even when no slot calls it.
+        KeepAlive = true,
+        Interleave = false,
+    });
+
+    private void StopLeaseTimer()
+    {
+        _leaseTimer?.Dispose();
+        _leaseTimer = null;
+    }
+
+    private async Task CheckLeaseAsync()
+    {
+        if (S.Status != TrialStatus.Running || DateTimeOffset.UtcNow <= S.LeaseExpires) return;
+        logger.LogWarning("Trial {Trial}: lease of {Silo} expired; re-queued to resume from {Checkpoint}", Definition.Key, S.Silo, S.Checkpoint ?? "the start");
+        await RequeueAsync();
+    }
 
     private async Task RequeueAsync()
     {
         S.Status = TrialStatus.Pending;
         S.Silo = null;
-        S.Progress = null;
+        _progress = null;
+        StopLeaseTimer();
         await state.WriteStateAsync();
-        // Both calls may fail while a silo is being declared dead; the sweep's next lease check repeats both.
+        // A lost enqueue is repeated by the reminder's next tick.
         await Queue.EnqueueAsync(Definition.Key);
-        await Sweep.OnTrialStatusAsync(Definition.TrialId, S.Status);
+        await TellSweepAsync(new TrialUpdate(Definition.TrialId, TrialStatus.Pending));
     }
 
     private async Task EndAsync(TrialStatus status)
     {
         S.Status = status;
         S.Silo = null;
-        S.Progress = null;
+        _progress = null;
+        StopLeaseTimer();
         await state.WriteStateAsync();
-        await Sweep.OnTrialStatusAsync(Definition.TrialId, status);
+        await TellSweepEndAsync();
+    }
+
+    /// <summary>
+    /// Tells the sweep how the trial ended, then drops the reminder; a sweep that cannot be reached (its silo is
+    /// dying) hears it at the reminder's next tick instead, so that it never waits for a trial that has ended.
+    /// </summary>
+    private async Task TellSweepEndAsync()
+    {
+        var update = new TrialUpdate(Definition.TrialId, S.Status, S.Status == TrialStatus.Completed ? S.Outcome?.Objective : null, S.Error, S.Attempts);
+        if (!await TellSweepAsync(update)) return;
+        if (await this.GetReminder(WatchReminder) is { } reminder) await this.UnregisterReminder(reminder);
+    }
+
+    /// <summary>Whether the sweep heard it. Started and re-queued are news, not state: a sweep that misses them re-reads them.</summary>
+    private async Task<bool> TellSweepAsync(TrialUpdate update)
+    {
+        try
+        {
+            await Sweep.OnTrialUpdateAsync(update);
+            return true;
+        }
+        catch (Exception e) when (ClusterFaults.IsUnreachable(e))
+        {
+            logger.LogDebug(e, "Trial {Trial}: its sweep did not hear that it is {Status}", Definition.Key, update.Status);
+            return false;
+        }
     }
 }

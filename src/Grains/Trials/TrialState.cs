@@ -1,5 +1,6 @@
 namespace ExperimentGrid.Grains.Trials;
 
+/// <summary>What a trial keeps, written on transitions and checkpoints. Id 6 held progress, which is no longer written.</summary>
 [GenerateSerializer]
 public sealed class TrialState
 {
@@ -13,8 +14,8 @@ public sealed class TrialState
     [Id(3)] public int Failures { get; set; }
 
     [Id(4)] public string? Silo { get; set; }
+    /// <summary>Written at transitions only; heartbeats renew it in memory, and an activation grants a fresh lease.</summary>
     [Id(5)] public DateTimeOffset LeaseExpires { get; set; }
-    [Id(6)] public TrialProgress? Progress { get; set; }
     [Id(7)] public List<MetricReading> LastEval { get; set; } = [];
     [Id(8)] public string? Checkpoint { get; set; }
     [Id(9)] public int CheckpointStep { get; set; }
