@@ -1,4 +1,5 @@
 using ExperimentGrid.Core.Trials;
+using Microsoft.Extensions.Logging;
 
 namespace ExperimentGrid.Core.Training;
 
@@ -61,6 +62,12 @@ public sealed record TrainingProgress(
     double TokensPerSecond,
     TimeSpan Elapsed,
     int MicroBatchSize);
+
+/// <summary>
+/// How a trial's trainable is made: <see cref="TrialRunner.Create"/> in production; tests and benchmarks of the grid
+/// supply fakes that train nothing. The progress it is given is the session's, which checkpoints from it.
+/// </summary>
+public delegate ISupervisedTrainable TrainableFactory(TrialSpec spec, ILogger logger, IProgress<TrainingProgress> progress);
 
 /// <summary>Training produced a non-finite loss; the trial fails instead of training on garbage.</summary>
 public sealed class TrainingDivergedException(string message) : Exception(message);

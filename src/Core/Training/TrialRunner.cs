@@ -1,12 +1,17 @@
 using System.Diagnostics;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using ExperimentGrid.Core.Sweeps;
 using ExperimentGrid.Core.Trials;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace ExperimentGrid.Core.Training;
 
-/// <summary>Runs one trial to completion: setup, every epoch, the test evaluation, the saved model and metrics.json.</summary>
+/// <summary>
+/// `grid train` and `grid eval` on this machine: a trial's session with no checkpoints, run in one go, its model and
+/// metrics.json saved to a directory; and the real trainable for each task, which the grid's slots use too.
+/// </summary>
 public static class TrialRunner
 {
     public const string MetricsFile = "metrics.json";
@@ -14,29 +19,9 @@ public static class TrialRunner
     public static TrialResult Run(TrialSpec spec, string? outputDirectory, ILogger? logger = null,
         IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
     {
-        var clock = Stopwatch.StartNew();
-        using var trainable = Create(spec, logger, progress);
-        trainable.Setup();
-        var epochs = new List<EpochResult>();
-        while (trainable.CompletedEpochs < trainable.Epochs) epochs.Add(trainable.Step(cancellationToken));
-        var test = spec.TestSplit is { } testSplit ? trainable.EvaluateSplit(testSplit, spec.EvalLimit) : null;
-
-        if (outputDirectory is not null) trainable.SaveModel(outputDirectory);
-        var trainSeconds = epochs.Sum(e => e.TrainSeconds);
-        var result = new TrialResult(
-            spec,
-            epochs,
-            test,
-            trainable.LossCurve,
-            epochs.Sum(e => e.SamplesPerSecond * e.TrainSeconds) / trainSeconds,
-            epochs.Sum(e => e.TokensPerSecond * e.TrainSeconds) / trainSeconds,
-            clock.Elapsed.TotalSeconds,
-            trainable.TrainableParameters,
-            trainable.TotalParameters,
-            trainable.DeviceName,
-            outputDirectory is null ? null : Path.GetFullPath(outputDirectory),
-            trainable.MicroBatchSize,
-            trainable.EvalBatchSize);
+        using var session = TrialSession.Open(spec, new TrialSessionOptions { ModelDirectory = outputDirectory }, Create, logger ?? NullLogger.Instance);
+        var result = session.Run(new ProgressObserver(progress), cancellation: cancellationToken)
+            ?? throw new UnreachableException("a run that is never paused, drained or refused ends with its result.");
         if (outputDirectory is not null)
             File.WriteAllText(Path.Combine(outputDirectory, MetricsFile), ToJson(result));
         return result;
@@ -48,12 +33,11 @@ public static class TrialRunner
     /// </summary>
     public static Metrics.EvaluationMetrics Evaluate(TrialSpec spec, string split, ILogger? logger = null)
     {
-        using var trainable = Create(spec, logger, progress: null);
-        trainable.Setup();
-        return trainable.EvaluateSplit(split, spec.EvalLimit);
+        using var session = TrialSession.Open(spec, new TrialSessionOptions(), Create, logger ?? NullLogger.Instance);
+        return session.Evaluate(split);
     }
 
-    /// <summary>The trainable for the spec's task, not yet set up: for callers that drive epochs themselves (the grid's slots).</summary>
+    /// <summary>The trainable for the spec's task, not yet set up: the <see cref="TrainableFactory"/> every session uses outside tests.</summary>
     public static ISupervisedTrainable Create(TrialSpec spec, ILogger? logger, IProgress<TrainingProgress>? progress) => spec.Task switch
     {
         TaskKind.TextClassification => new TextClassificationTrainable(spec, logger, progress),
@@ -74,6 +58,20 @@ public static class TrialRunner
 
     /// <summary>A metric's name as JSON, specs and logs write it: f1, accuracy, perplexity.</summary>
     public static string Name(Metrics.EvaluationMetric metric) => JsonNamingPolicy.KebabCaseLower.ConvertName(metric.ToString());
+
+    /// <summary>A run on this machine alone: nobody schedules, drains or takes over the trial; progress goes to the caller.</summary>
+    private sealed class ProgressObserver(IProgress<TrainingProgress>? progress) : ITrialObserver
+    {
+        public void OnProgress(TrainingProgress value) => progress?.Report(value);
+
+        public SchedulerDecision OnEpoch(EpochResult epoch, string? checkpoint) => SchedulerDecision.Continue;
+
+        public bool OnCheckpoint(int globalStep, string checkpoint) => true;
+
+        public bool OnCompleted(TrialResult result) => true;
+
+        public bool OnGivenBack(int globalStep, string? checkpoint) => true;
+    }
 
     private sealed class FreezeDepthConverter : JsonConverter<Modeling.FreezeDepth>
     {

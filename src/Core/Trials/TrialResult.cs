@@ -16,7 +16,9 @@ public sealed record EpochResult(
 
 /// <summary>
 /// A finished trial: the metrics of every epoch, the test metrics, throughput and where the model was saved. The batch
-/// sizes are those it ended with: below the spec's when it ran out of memory and halved them.
+/// sizes are those it ended with: below the spec's when it ran out of memory and halved them. A run resumed from a
+/// checkpoint lists only the epochs it trained itself, and measures throughput and wall time over them;
+/// <paramref name="EpochsTrained"/> and <paramref name="GlobalStep"/> count the trial's whole training.
 /// </summary>
 public sealed record TrialResult(
     TrialSpec Spec,
@@ -31,7 +33,9 @@ public sealed record TrialResult(
     string Device,
     string? ModelDirectory,
     int MicroBatchSize,
-    int EvalBatchSize)
+    int EvalBatchSize,
+    int EpochsTrained,
+    int GlobalStep)
 {
     /// <summary>The test metrics where a test split exists, else the last validation.</summary>
     public EvaluationMetrics Final => Test ?? Epochs[^1].Validation;

@@ -1,0 +1,103 @@
+using System.Diagnostics;
+using ExperimentGrid.Core.Metrics;
+using ExperimentGrid.Core.Sweeps;
+using ExperimentGrid.Core.Training;
+using ExperimentGrid.Core.Trials;
+using ExperimentGrid.Grains.Trials;
+using Microsoft.Extensions.Logging;
+
+namespace ExperimentGrid.Grains.Slots;
+
+/// <summary>
+/// A slot's side of one attempt at a trial: the session's reports go to the trial grain, which answers for this
+/// attempt only. When it answers that the slot no longer holds the trial, <paramref name="lost"/> is cancelled, which
+/// is how the session learns to drop it. Grain calls block the slot's own thread, never the Orleans scheduler.
+/// </summary>
+internal sealed class TrialGrainObserver(
+    ITrialGrain trial,
+    TrialAssignment assignment,
+    RunningTrial running,
+    CancellationTokenSource lost,
+    TimeSpan releaseTimeout,
+    ILogger logger,
+    Slot slot) : ITrialObserver
+{
+    private readonly EvaluationMetric _metric = Enum.Parse<EvaluationMetric>(assignment.Definition.Objective.Metric.Replace("-", ""), ignoreCase: true);
+    private volatile TrainingProgress? _latest;
+
+    /// <summary>The last optimizer step's progress, which the heartbeat sends: reporting each step would flood the grain.</summary>
+    public TrainingProgress? Latest => _latest;
+
+    private string Key => assignment.Definition.Key;
+
+    public void OnProgress(TrainingProgress progress) => _latest = progress;
+
+    public SchedulerDecision OnEpoch(EpochResult epoch, string? checkpoint)
+    {
+        var objective = epoch.Validation.Value(_metric) ?? double.NaN;
+        running.LastEval = objective;
+        var report = new EpochReport(epoch.Epoch, epoch.GlobalStep, epoch.TrainLoss, objective, Readings(epoch.Validation),
+            checkpoint ?? throw new UnreachableException("a slot's session always writes checkpoints."));
+        return trial.ReportEpochAsync(assignment.Attempt, report).GetAwaiter().GetResult() switch
+        {
+            TrialDirective.Continue => SchedulerDecision.Continue,
+            TrialDirective.Pause => SchedulerDecision.Pause,
+            TrialDirective.Stop => SchedulerDecision.Stop,
+            _ => throw Lost(),
+        };
+    }
+
+    public bool OnCheckpoint(int globalStep, string checkpoint)
+    {
+        try
+        {
+            if (trial.ReportCheckpointAsync(assignment.Attempt, globalStep, checkpoint).GetAwaiter().GetResult() != TrialDirective.Abandon) return true;
+            // Called within the trainable's step: the session stops at the next step, seeing the cancellation.
+            lost.Cancel();
+            return false;
+        }
+        catch (Exception e) when (ClusterFaults.IsUnreachable(e))
+        {
+            // The trial grain is moving; training goes on, and the next checkpoint is recorded instead.
+            logger.LogWarning(e, "Slot {Slot}: cannot record the checkpoint of {Trial} at step {Step}", slot, Key, globalStep);
+            return false;
+        }
+    }
+
+    public bool OnCompleted(TrialResult result)
+    {
+        var final = result.Final;
+        return trial.CompleteAsync(assignment.Attempt, new TrialOutcome(
+            final.Value(_metric) ?? double.NaN,
+            Readings(final),
+            result.EpochsTrained,
+            result.GlobalStep,
+            result.SamplesPerSecond,
+            result.WallSeconds,
+            result.ModelDirectory)).GetAwaiter().GetResult();
+    }
+
+    public bool OnGivenBack(int globalStep, string? checkpoint)
+    {
+        try
+        {
+            trial.ReleaseAsync(assignment.Attempt, globalStep, checkpoint).WaitAsync(releaseTimeout).GetAwaiter().GetResult();
+            logger.LogInformation("Slot {Slot}: gave back trial {Trial} at step {Step}", slot, Key, globalStep);
+            return true;
+        }
+        catch (Exception e) when (ClusterFaults.IsUnreachable(e))
+        {
+            logger.LogWarning(e, "Slot {Slot}: cannot give back trial {Trial}; it resumes when its lease runs out", slot, Key);
+            return false;
+        }
+    }
+
+    private OperationCanceledException Lost()
+    {
+        lost.Cancel();
+        return new OperationCanceledException(lost.Token);
+    }
+
+    private static List<MetricReading> Readings(EvaluationMetrics metrics) =>
+        [.. metrics.Values().Select(v => new MetricReading(TrialRunner.Name(v.Metric), v.Value))];
+}
