@@ -16,7 +16,7 @@ public sealed class CommandLineErrorTests
     {
         var result = await Cli.RunAsync("train", "--epochs", "0", "--freeze", "-2", "--lr", "0", "--device", "tpu");
         Assert.Equal(2, result.ExitCode);
-        foreach (var field in new[] { "epochs:", "freeze:", "learning_rate:", "device: 'tpu'" }) Assert.Contains(field, result.Error);
+        foreach (var flag in new[] { "--epochs: must be", "--freeze: '-2'", "--lr: must be", "--device: 'tpu'" }) Assert.Contains(flag, result.Error);
         Assert.DoesNotContain("Importing", result.Error);
     }
 

@@ -1,3 +1,4 @@
+using ExperimentGrid.Core.Data;
 using ExperimentGrid.Core.Metrics;
 using ExperimentGrid.Core.Training;
 using ExperimentGrid.Core.Trials;
@@ -12,26 +13,26 @@ public sealed class MaskedLmTrialTests(ModelFixture models) : IDisposable
 
     public void Dispose() => Directory.Delete(_directory, recursive: true);
 
-    private TrialSpec Spec(string masking = "token", int seed = 42, string? model = null) => new TrialConfig
+    private TrialSpec Spec(MaskingStrategy masking = MaskingStrategy.Token, int seed = 42, string? model = null) => new()
     {
-        Task = "masked-lm",
+        Task = TaskKind.MaskedLm,
         Model = model ?? models.MiniLmDirectory,
         Dataset = "rotten_tomatoes",
         Masking = masking,
         TrainLimit = 128,
         EvalLimit = 64,
-        TestSplit = "none",
+        TestSplit = null,
         MaxLength = 48,
         Epochs = 2,
         LearningRate = 2e-4,
         Seed = seed,
         Device = "cpu",
-    }.ToSpec();
+    };
 
     [Theory]
-    [InlineData("token")]
-    [InlineData("whole-word")]
-    public void Perplexity_on_held_out_text_falls(string masking)
+    [InlineData(MaskingStrategy.Token)]
+    [InlineData(MaskingStrategy.WholeWord)]
+    public void Perplexity_on_held_out_text_falls(MaskingStrategy masking)
     {
         using var trainable = new MaskedLmTrainable(Spec(masking));
         trainable.Setup();
@@ -48,7 +49,7 @@ public sealed class MaskedLmTrialTests(ModelFixture models) : IDisposable
     {
         var model = Path.Combine(_directory, "pretrained");
         TrialRunner.Run(Spec() with { Epochs = 1 }, model);
-        var scores = new[] { Spec(seed: 1, model: model), Spec(seed: 2, model: model), Spec("whole-word", 3, model) }
+        var scores = new[] { Spec(seed: 1, model: model), Spec(seed: 2, model: model), Spec(MaskingStrategy.WholeWord, 3, model) }
             .Select(spec => (MaskedLmMetrics)TrialRunner.Evaluate(spec with { EvalLimit = null }, "validation"))
             .ToList();
         Assert.All(scores, s => Assert.Equal(scores[0].MaskedTokens, s.MaskedTokens));
@@ -69,15 +70,15 @@ public sealed class MaskedLmTrialTests(ModelFixture models) : IDisposable
         using var reloaded = new MaskedLmTrainable(Spec(model: pretrained));
         reloaded.Setup();
         var encoder = reloaded.Model.Bert.state_dict().ToDictionary(p => p.Key, p => p.Value.data<float>().ToArray());
-        using var classifier = new TextClassificationTrainable(new TrialConfig
+        using var classifier = new TextClassificationTrainable(new TrialSpec
         {
             Model = pretrained,
             Dataset = "rotten_tomatoes",
             TrainLimit = 16,
             EvalLimit = 16,
-            TestSplit = "none",
+            TestSplit = null,
             Device = "cpu",
-        }.ToSpec());
+        });
         classifier.Setup();
         var started = classifier.Model.Bert.state_dict();
         foreach (var (name, values) in encoder)

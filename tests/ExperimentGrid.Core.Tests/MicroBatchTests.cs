@@ -58,10 +58,10 @@ public sealed class MicroBatchTests : IDisposable
     }
 
     [Theory]
-    [InlineData("text-classification", "rotten_tomatoes")]
-    [InlineData("token-classification", "conll2003")]
-    [InlineData("masked-lm", "rotten_tomatoes")]
-    public void A_trainable_in_micro_batches_trains_as_on_whole_batches(string task, string dataset)
+    [InlineData(TaskKind.TextClassification, "rotten_tomatoes")]
+    [InlineData(TaskKind.TokenClassification, "conll2003")]
+    [InlineData(TaskKind.MaskedLm, "rotten_tomatoes")]
+    public void A_trainable_in_micro_batches_trains_as_on_whole_batches(TaskKind task, string dataset)
     {
         var model = TinyBert.SaveWithoutDropout(Path.Combine(_directory, "tiny"));
         var whole = Train(task, dataset, model, microBatch: null);
@@ -81,23 +81,23 @@ public sealed class MicroBatchTests : IDisposable
 
     /// <summary>Two optimizer steps of 10 examples; their losses, the last step's gradients and the weights after it.</summary>
     private static (float[] Losses, Dictionary<string, float[]> Gradients, Dictionary<string, float[]> Weights) Train(
-        string task, string dataset, string model, int? microBatch)
+        TaskKind task, string dataset, string model, int? microBatch)
     {
-        var spec = new TrialConfig
+        var spec = new TrialSpec
         {
             Task = task,
             Model = model,
             Dataset = dataset,
             TrainLimit = 20,
             EvalLimit = 4,
-            TestSplit = "none",
+            TestSplit = null,
             MaxLength = 32,
             BatchSize = 10,
             MicroBatchSize = microBatch,
             // Large enough that the second AdamW step depends on the size of the first step's gradients, not just their signs.
             LearningRate = 1e-2,
             Device = "cpu",
-        }.ToSpec();
+        };
         using var trainable = TrialRunner.Create(spec, logger: null, progress: null);
         trainable.Setup();
         trainable.Step();
@@ -127,7 +127,9 @@ public sealed class MicroBatchTests : IDisposable
     [InlineData(9, 8, "micro_batch_size: 9 exceeds batch_size 8")]
     public void A_micro_batch_is_positive_and_no_larger_than_the_batch(int micro, int? batch, string problem)
     {
-        var error = Assert.Throws<TrialSpecException>(() => new TrialConfig { MicroBatchSize = micro, BatchSize = batch }.ToSpec());
+        var values = new TrialValues().Read("micro_batch_size", $"{micro}");
+        if (batch is { } size) values.Read("batch_size", $"{size}");
+        var error = Assert.Throws<TrialSpecException>(() => values.ToSpec());
         Assert.Contains(problem, error.Message);
     }
 

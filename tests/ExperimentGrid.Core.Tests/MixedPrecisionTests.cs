@@ -16,23 +16,24 @@ public sealed class MixedPrecisionTests(ModelFixture models) : IDisposable
 
     private static readonly string[] Texts = ["a brisk, funny, deeply felt portrait of tokyo street life .", "short one .", "the plot is a tedious , lifeless mess"];
 
-    private TrialSpec Spec(string task, string precision, string dataset = "rotten_tomatoes", int trainLimit = 32, int epochs = 1, double learningRate = 2e-5) => new TrialConfig
+    private TrialSpec Spec(TaskKind task, ComputePrecision precision, string dataset = "rotten_tomatoes", int trainLimit = 32, int epochs = 1, double learningRate = 2e-5) => new()
     {
         Task = task,
         Model = models.MiniLmDirectory,
         Dataset = dataset,
         TrainLimit = trainLimit,
         EvalLimit = 16,
-        TestSplit = "none",
+        TestSplit = null,
         MaxLength = 32,
         BatchSize = 8,
         Epochs = epochs,
         LearningRate = learningRate,
         Precision = precision,
-        SamplesPerClass = task == "setfit" ? 4 : null,
-        Iterations = task == "setfit" ? 1 : null,
+        // Only SetFit reads these: 4 examples a class and 1 pair round keep its pairs few.
+        SamplesPerClass = 4,
+        Iterations = 1,
         Device = "cpu",
-    }.ToSpec();
+    };
 
     private static (Tensor Ids, Tensor Mask, Tensor Types) Encode(ModelDirectory directory)
     {
@@ -132,7 +133,7 @@ public sealed class MixedPrecisionTests(ModelFixture models) : IDisposable
     [Fact]
     public void Bf16_training_keeps_every_parameter_gradient_and_moment_in_fp32_and_the_loss_falls()
     {
-        using var trainable = new TextClassificationTrainable(Spec("text-classification", "bf16", epochs: 3, learningRate: 2e-4));
+        using var trainable = new TextClassificationTrainable(Spec(TaskKind.TextClassification, ComputePrecision.Bf16, epochs: 3, learningRate: 2e-4));
         trainable.Setup();
         var before = trainable.EvaluateSplit("train", 32);
         for (var i = 0; i < 3; i++) trainable.Step();
@@ -164,7 +165,7 @@ public sealed class MixedPrecisionTests(ModelFixture models) : IDisposable
     [Fact]
     public void A_bf16_checkpoint_resumes_exactly_where_training_stopped_with_fp32_state()
     {
-        var spec = Spec("text-classification", "bf16", trainLimit: 16, epochs: 2);
+        var spec = Spec(TaskKind.TextClassification, ComputePrecision.Bf16, trainLimit: 16, epochs: 2);
         using var straight = new TextClassificationTrainable(spec);
         straight.Setup();
         straight.Step();
@@ -202,13 +203,13 @@ public sealed class MixedPrecisionTests(ModelFixture models) : IDisposable
     }
 
     [Theory]
-    [InlineData("text-classification", "rotten_tomatoes")]
-    [InlineData("token-classification", "conll2003")]
-    [InlineData("masked-lm", "rotten_tomatoes")]
-    [InlineData("setfit", "rotten_tomatoes")]
-    public void Every_task_trains_in_bf16_and_its_losses_are_not_the_fp32_ones(string task, string dataset)
+    [InlineData(TaskKind.TextClassification, "rotten_tomatoes")]
+    [InlineData(TaskKind.TokenClassification, "conll2003")]
+    [InlineData(TaskKind.MaskedLm, "rotten_tomatoes")]
+    [InlineData(TaskKind.SetFit, "rotten_tomatoes")]
+    public void Every_task_trains_in_bf16_and_its_losses_are_not_the_fp32_ones(TaskKind task, string dataset)
     {
-        IReadOnlyList<LossPoint> Train(string precision)
+        IReadOnlyList<LossPoint> Train(ComputePrecision precision)
         {
             using var trainable = TrialRunner.Create(Spec(task, precision, dataset, trainLimit: 16), null, null);
             trainable.Setup();
@@ -217,8 +218,8 @@ public sealed class MixedPrecisionTests(ModelFixture models) : IDisposable
             Assert.All(epoch.Validation.Values(), v => Assert.True(double.IsFinite(v.Value), $"{v.Metric} is {v.Value}"));
             return [.. trainable.LossCurve];
         }
-        var fp32 = Train("fp32");
-        var bf16 = Train("bf16");
+        var fp32 = Train(ComputePrecision.Fp32);
+        var bf16 = Train(ComputePrecision.Bf16);
         Assert.Equal(fp32.Count, bf16.Count);
         Assert.NotEqual(fp32.Select(p => p.Loss), bf16.Select(p => p.Loss));
         // The same batches through nearly the same arithmetic: the first loss agrees to bfloat16 accuracy.

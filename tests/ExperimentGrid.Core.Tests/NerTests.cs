@@ -15,19 +15,19 @@ public sealed class NerTests(ModelFixture models) : IDisposable
 
     public void Dispose() => Directory.Delete(_directory, recursive: true);
 
-    private TrialSpec Spec(int epochs = 1, double learningRate = 2e-4) => new TrialConfig
+    private TrialSpec Spec(int epochs = 1, double learningRate = 2e-4) => new()
     {
-        Task = "token-classification",
+        Task = TaskKind.TokenClassification,
         Model = models.MiniLmDirectory,
         Dataset = "conll2003",
         TrainLimit = 96,
         EvalLimit = 48,
-        TestSplit = "none",
+        TestSplit = null,
         MaxLength = 64,
         Epochs = epochs,
         LearningRate = learningRate,
         Device = "cpu",
-    }.ToSpec();
+    };
 
     [Fact]
     public void Loss_on_the_training_slice_falls_and_labels_come_from_the_data()

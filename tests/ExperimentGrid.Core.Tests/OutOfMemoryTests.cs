@@ -28,20 +28,20 @@ public sealed class OutOfMemoryTests : IDisposable
         new("CUDA out of memory. Tried to allocate 1.50 GiB. GPU 0 has a total capacity of 139.80 GiB of which 1.12 GiB is free.");
 
     /// <summary>40 training examples in batches of 8: five optimizer steps an epoch.</summary>
-    private TrialSpec Spec(string task = "text-classification", string dataset = "rotten_tomatoes") => new TrialConfig
+    private TrialSpec Spec(TaskKind task = TaskKind.TextClassification, string dataset = "rotten_tomatoes") => new()
     {
         Task = task,
         Model = _model,
         Dataset = dataset,
         TrainLimit = 40,
         EvalLimit = 16,
-        TestSplit = "none",
+        TestSplit = null,
         MaxLength = 32,
         BatchSize = 8,
         EvalBatchSize = 16,
         LearningRate = 1e-3,
         Device = "cpu",
-    }.ToSpec();
+    };
 
     private static (List<double> Losses, double Validation, int Steps) TrainEpoch(TrialSpec spec, ILogger? logger = null)
     {
@@ -52,9 +52,9 @@ public sealed class OutOfMemoryTests : IDisposable
     }
 
     [Theory]
-    [InlineData("text-classification", "rotten_tomatoes")]
-    [InlineData("token-classification", "conll2003")]
-    public void An_out_of_memory_step_is_redone_in_half_micro_batches_and_the_epoch_goes_on_as_without_it(string task, string dataset)
+    [InlineData(TaskKind.TextClassification, "rotten_tomatoes")]
+    [InlineData(TaskKind.TokenClassification, "conll2003")]
+    public void An_out_of_memory_step_is_redone_in_half_micro_batches_and_the_epoch_goes_on_as_without_it(TaskKind task, string dataset)
     {
         var spec = Spec(task, dataset);
         var clean = TrainEpoch(spec);

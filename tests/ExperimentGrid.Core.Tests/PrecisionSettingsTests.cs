@@ -17,7 +17,7 @@ public sealed class PrecisionSettingsTests(ModelFixture models) : IDisposable
     [Fact]
     public void By_default_a_trial_trains_in_fp32_with_tf32_allowed()
     {
-        var spec = new TrialConfig().ToSpec();
+        var spec = new TrialValues().ToSpec();
         Assert.Equal((ComputePrecision.Fp32, true), (spec.Precision, spec.Tf32));
     }
 
@@ -25,17 +25,17 @@ public sealed class PrecisionSettingsTests(ModelFixture models) : IDisposable
     public void A_yaml_trial_file_sets_both_and_flags_override_it()
     {
         var path = _fixture.Write("precision: bf16\ntf32: false\n");
-        var spec = TrialConfig.Load(path).ToSpec(path);
+        var spec = TrialValues.Load(path).ToSpec(path);
         Assert.Equal((ComputePrecision.Bf16, false), (spec.Precision, spec.Tf32));
 
-        var overridden = TrialConfig.Load(path).Overlay(new TrialConfig { Precision = "FP32", Tf32 = true }).ToSpec(path);
+        var overridden = TrialValues.Load(path).Read("precision", "FP32").Read("tf32", "true").ToSpec(path);
         Assert.Equal((ComputePrecision.Fp32, true), (overridden.Precision, overridden.Tf32));
     }
 
     [Fact]
     public void A_bad_precision_is_named_with_what_is_allowed()
     {
-        var error = Assert.Throws<TrialSpecException>(() => new TrialConfig { Precision = "fp16" }.ToSpec("flags"));
+        var error = Assert.Throws<TrialSpecException>(() => new TrialValues().Read("precision", "fp16").ToSpec("flags"));
         Assert.Contains("precision: 'fp16' is not a precision (allowed: fp32, bf16)", error.Message);
     }
 
@@ -43,8 +43,8 @@ public sealed class PrecisionSettingsTests(ModelFixture models) : IDisposable
     public void A_tf32_that_is_not_a_boolean_is_named_with_its_line()
     {
         var path = _fixture.Write("model: minilm\ntf32: sometimes\n");
-        var error = Assert.Throws<TrialSpecException>(() => TrialConfig.Load(path));
-        Assert.StartsWith($"{path}:2:", error.Message);
+        var error = Assert.Throws<TrialSpecException>(() => TrialValues.Load(path).ToSpec(path));
+        Assert.Equal($"{path}: 1 problem(s):\n  - tf32 (line 2): 'sometimes' is not true or false", error.Message);
     }
 
     [Fact]
@@ -65,7 +65,7 @@ public sealed class PrecisionSettingsTests(ModelFixture models) : IDisposable
     [Fact]
     public void The_spec_s_json_names_the_precision_and_reads_back()
     {
-        var spec = new TrialConfig { Precision = "bf16", Tf32 = false }.ToSpec();
+        var spec = new TrialSpec { Precision = ComputePrecision.Bf16, Tf32 = false };
         var json = TrialRunner.ToJson(spec);
         using var document = JsonDocument.Parse(json);
         Assert.Equal("bf16", document.RootElement.GetProperty("precision").GetString());
@@ -97,10 +97,10 @@ public sealed class PrecisionSettingsTests(ModelFixture models) : IDisposable
         var (matmul, cudnn) = (backends.cuda.matmul.allow_tf32, backends.cudnn.allow_tf32);
         try
         {
-            var spec = new TrialConfig
+            var spec = new TrialSpec
             {
-                Model = models.MiniLmDirectory, TrainLimit = 8, EvalLimit = 8, TestSplit = "none", MaxLength = 32, BatchSize = 8, Tf32 = false, Device = "cpu",
-            }.ToSpec();
+                Model = models.MiniLmDirectory, TrainLimit = 8, EvalLimit = 8, TestSplit = null, MaxLength = 32, BatchSize = 8, Tf32 = false, Device = "cpu",
+            };
             using var trainable = new TextClassificationTrainable(spec);
             ComputePrecisions.UseTf32(true);
             trainable.Setup();

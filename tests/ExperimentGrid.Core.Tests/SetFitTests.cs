@@ -123,21 +123,21 @@ public sealed class SetFitTests(ModelFixture models) : IDisposable
         Assert.Contains("'weights' must be 3 equal rows", error.Message);
     }
 
-    private TrialSpec Spec(int samplesPerClass = 8, int epochs = 1) => new TrialConfig
+    private TrialSpec Spec(int samplesPerClass = 8, int epochs = 1) => new()
     {
-        Task = "setfit",
+        Task = TaskKind.SetFit,
         Model = models.MiniLmDirectory,
         Dataset = "rotten_tomatoes",
         SamplesPerClass = samplesPerClass,
         Iterations = 2,
         EvalLimit = 48,
-        TestSplit = "none",
+        TestSplit = null,
         MaxLength = 48,
         Epochs = epochs,
         LearningRate = 1e-4,
         LabelNames = ["neg", "pos"],
         Device = "cpu",
-    }.ToSpec();
+    };
 
     [Fact]
     public void Contrastive_training_lowers_the_pair_loss_and_the_saved_classifier_predicts_identically()

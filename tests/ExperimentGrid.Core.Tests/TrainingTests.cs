@@ -13,19 +13,19 @@ public sealed class TrainingTests(ModelFixture models) : IDisposable
 
     public void Dispose() => Directory.Delete(_directory, recursive: true);
 
-    private TrialSpec Spec(int trainLimit = 32, string freeze = "0", int epochs = 1, double learningRate = 2e-5) => new TrialConfig
+    private TrialSpec Spec(int trainLimit = 32, string freeze = "0", int epochs = 1, double learningRate = 2e-5) => new()
     {
         Model = models.MiniLmDirectory,
         Dataset = "rotten_tomatoes",
         TrainLimit = trainLimit,
         EvalLimit = 32,
-        TestSplit = "none",
+        TestSplit = null,
         MaxLength = 48,
         Epochs = epochs,
         LearningRate = learningRate,
-        Freeze = freeze,
+        Freeze = FreezeDepth.Parse(freeze),
         Device = "cpu",
-    }.ToSpec();
+    };
 
     private static Dictionary<string, float[]> Snapshot(nn.Module model) =>
         model.named_parameters().ToDictionary(p => p.name, p => p.parameter.detach().cpu().data<float>().ToArray());

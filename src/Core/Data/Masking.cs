@@ -1,4 +1,6 @@
+using System.Reflection;
 using System.Runtime.InteropServices;
+using System.Text.Json.Serialization;
 using ExperimentGrid.Core.Tokenization;
 
 namespace ExperimentGrid.Core.Data;
@@ -10,8 +12,33 @@ namespace ExperimentGrid.Core.Data;
 /// </summary>
 public enum MaskingStrategy
 {
+    [JsonStringEnumMemberName("token")]
     Token,
+
+    [JsonStringEnumMemberName("whole-word")]
     WholeWord,
+}
+
+public static class MaskingStrategies
+{
+    public static string Name(MaskingStrategy strategy) =>
+        typeof(MaskingStrategy).GetField(strategy.ToString())!.GetCustomAttribute<JsonStringEnumMemberNameAttribute>()!.Name;
+
+    public static IReadOnlyList<string> Names { get; } = [.. Enum.GetValues<MaskingStrategy>().Select(Name)];
+
+    /// <summary>A strategy's name, or with an underscore (whole_word) as YAML keys are written.</summary>
+    public static bool TryParse(string? text, out MaskingStrategy strategy)
+    {
+        var name = text?.Trim().Replace('_', '-');
+        foreach (var candidate in Enum.GetValues<MaskingStrategy>())
+        {
+            if (!string.Equals(Name(candidate), name, StringComparison.OrdinalIgnoreCase)) continue;
+            strategy = candidate;
+            return true;
+        }
+        strategy = default;
+        return false;
+    }
 }
 
 /// <summary>

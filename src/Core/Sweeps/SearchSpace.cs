@@ -5,10 +5,10 @@ using ExperimentGrid.Core.Trials;
 namespace ExperimentGrid.Core.Sweeps;
 
 /// <summary>A varied field's value in one trial, its text for display, and where the spec set it.</summary>
-internal sealed record Setting(string Field, object Value, string Text, string Origin);
+internal sealed record Setting(TrialField Field, object? Value, string Text, string Origin);
 
 /// <summary>A checked <c>random:</c> entry of a search space.</summary>
-internal sealed record RandomAxis(string Field, Distribution Distribution);
+internal sealed record RandomAxis(TrialField Field, Distribution Distribution);
 
 /// <summary>
 /// What a searcher proposes: a trial id with its hyperparameters, and either the trial's spec or, for a combination
@@ -31,11 +31,11 @@ public sealed class SearchSpace : IReadOnlyList<SweepTrial>
     private readonly int _samples;
     private readonly IReadOnlyList<Setting?> _seeds;
     private readonly int _searchSeed;
-    private readonly Func<IReadOnlyList<Setting>, List<string>, TrialSpec?> _build;
+    private readonly Func<IReadOnlyList<Setting>, List<SpecProblem>, TrialSpec?> _build;
     private readonly int _idWidth;
 
     internal SearchSpace(IReadOnlyList<IReadOnlyList<Setting>> grid, IReadOnlyList<RandomAxis> random, int samples, IReadOnlyList<Setting?> seeds,
-        int searchSeed, Func<IReadOnlyList<Setting>, List<string>, TrialSpec?> build)
+        int searchSeed, Func<IReadOnlyList<Setting>, List<SpecProblem>, TrialSpec?> build)
     {
         (_grid, _random, _samples, _seeds, _searchSeed, _build) = (grid, random, samples, seeds, searchSeed, build);
         var size = Size(grid, samples, seeds.Count);
@@ -61,9 +61,9 @@ public sealed class SearchSpace : IReadOnlyList<SweepTrial>
     public Suggestion Create(int index)
     {
         var settings = Settings(index);
-        var problems = new List<string>();
+        var problems = new List<SpecProblem>();
         var spec = _build(settings, problems);
-        IReadOnlyList<Hyperparameter> hyperparameters = [.. settings.Select(s => new Hyperparameter(s.Field, s.Text))];
+        IReadOnlyList<Hyperparameter> hyperparameters = [.. settings.Select(s => new Hyperparameter(s.Field.Name, s.Text))];
         return new Suggestion(Id(index), hyperparameters, spec, spec is null ? string.Join("; ", problems) : null);
     }
 
@@ -88,7 +88,7 @@ public sealed class SearchSpace : IReadOnlyList<SweepTrial>
             foreach (var axis in _random)
             {
                 var (value, text) = axis.Distribution.Draw(generator);
-                all.Add(new Setting(axis.Field, value, text, $"random.{axis.Field}"));
+                all.Add(new Setting(axis.Field, value, text, $"random.{axis.Field.Name}"));
             }
         }
         if (seed is not null) all.Add(seed);

@@ -24,6 +24,9 @@ internal sealed class SourceLines
     /// <summary>"grid.freeze[2] (line 9)", or the bare path where it was not written in a file.</summary>
     public string Locate(string path) => _lines.TryGetValue(path, out var line) ? $"{path} (line {line})" : path;
 
+    /// <summary>The line of the path itself; null where it was not written in a file.</summary>
+    public long? Line(string path) => _lines.TryGetValue(path, out var line) ? line : null;
+
     /// <summary>The line of the path or of its nearest written parent (grid.freeze for grid.freeze[2]); null if none.</summary>
     public long? Nearest(string path)
     {

@@ -1,11 +1,9 @@
 using System.Globalization;
-using System.Reflection;
 using System.Text.RegularExpressions;
 using ExperimentGrid.Core.Import;
 using ExperimentGrid.Core.Metrics;
 using ExperimentGrid.Core.Modeling;
 using ExperimentGrid.Core.Trials;
-using YamlDotNet.Serialization.NamingConventions;
 
 namespace ExperimentGrid.Core.Sweeps;
 
@@ -27,19 +25,25 @@ internal sealed partial class SweepExpansion(SweepSpec spec, string source, Sour
     /// </summary>
     public const int DefaultCheckpointEvery = 500;
 
-    /// <summary>The trial file's keys, named by the same convention that reads them, so the two cannot drift apart.</summary>
-    private static readonly Dictionary<string, PropertyInfo> TrialFields = typeof(TrialConfig).GetProperties()
-        .ToDictionary(p => UnderscoredNamingConvention.Instance.Apply(p.Name), StringComparer.Ordinal);
+    private static readonly TrialField SeedField = TrialSchema.Field(nameof(TrialSpec.Seed));
+    private static readonly TrialField EpochsField = TrialSchema.Field(nameof(TrialSpec.Epochs));
+    private static readonly TrialField ModelField = TrialSchema.Field(nameof(TrialSpec.Model));
+    private static readonly TrialField DatasetField = TrialSchema.Field(nameof(TrialSpec.Dataset));
+    private static readonly TrialField DataRootField = TrialSchema.Field(nameof(TrialSpec.DataRoot));
+    private static readonly TrialField MaxLengthField = TrialSchema.Field(nameof(TrialSpec.MaxLength));
+    private static readonly TrialField FreezeField = TrialSchema.Field(nameof(TrialSpec.Freeze));
+    private static readonly TrialField TaskField = TrialSchema.Field(nameof(TrialSpec.Task));
 
-    private readonly List<(long? Line, string Text)> _problems = [];
-    private readonly TrialConfig _trial = spec.Trial ?? new TrialConfig();
+    /// <summary>Each problem, and the line of the path or its nearest written parent, by which they are ordered.</summary>
+    private readonly List<(long? Line, SpecProblem Problem)> _problems = [];
+    private readonly TrialValues _trial = spec.Trial ?? new TrialValues("trial.");
     private readonly string _dataRoot = Path.GetFullPath(roots.DataRoot);
     private readonly List<string> _modelRoots = [.. roots.ModelRoots.Append(roots.CheckpointRoot).Select(Path.GetFullPath)];
 
     [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
     private static partial Regex NamePattern();
 
-    private void Problem(string path, string message) => _problems.Add((lines.Nearest(path), $"{lines.Locate(path)}: {message}"));
+    private void Problem(string path, string message) => _problems.Add((lines.Nearest(path), new SpecProblem(path, lines.Line(path), message)));
 
     /// <summary>
     /// Above this many configurations a space is checked value by value instead of whole: every grid value and seed
@@ -52,6 +56,7 @@ internal sealed partial class SweepExpansion(SweepSpec spec, string source, Sour
     public SweepPlan Run(bool check = true)
     {
         var name = Name();
+        foreach (var problem in _trial.Problems) Problem(problem.Path, problem.Message);
         var grid = GridAxes();
         var random = RandomAxes();
         var budget = Budget();
@@ -74,8 +79,7 @@ internal sealed partial class SweepExpansion(SweepSpec spec, string source, Sour
         if (_problems.Count > 0)
         {
             // In file order, so that they read alongside the file; what was never written goes last.
-            var problems = _problems.OrderBy(p => p.Line ?? long.MaxValue).Select(p => p.Text);
-            throw new SweepSpecException($"{source}: {_problems.Count} problem(s):\n  - {string.Join("\n  - ", problems)}");
+            throw new SweepSpecException(source, [.. _problems.OrderBy(p => p.Line ?? long.MaxValue).Select(p => p.Problem)]);
         }
         return new SweepPlan(name!, space!, objective!, spec.MaxConcurrentTrials, spec.Retries ?? DefaultRetries, scheduler!,
             spec.CheckpointEvery ?? DefaultCheckpointEvery, budget, new StoredSweep(spec, source, roots));
@@ -97,9 +101,9 @@ internal sealed partial class SweepExpansion(SweepSpec spec, string source, Sour
         var axes = new List<List<Setting>>();
         foreach (var (key, texts) in spec.Grid ?? [])
         {
-            if (Field("grid", key) is not { } type) continue;
-            var values = Values(type, texts, $"grid.{key}");
-            if (values.Count > 0) axes.Add([.. values.Select(v => new Setting(key, v.Value, v.Text, $"grid.{key}[{v.Index}]"))]);
+            if (Field("grid", key) is not { } field) continue;
+            var values = Values(field, texts, $"grid.{key}");
+            if (values.Count > 0) axes.Add([.. values.Select(v => new Setting(field, v.Value, v.Text, $"grid.{key}[{v.Index}]"))]);
         }
         return axes;
     }
@@ -109,40 +113,38 @@ internal sealed partial class SweepExpansion(SweepSpec spec, string source, Sour
         var axes = new List<RandomAxis>();
         foreach (var (key, config) in spec.Random ?? [])
         {
-            if (Field("random", key) is not { } type) continue;
+            if (Field("random", key) is not { } field) continue;
             if (spec.Grid?.ContainsKey(key) == true)
                 Problem($"random.{key}", $"also varied at {lines.Locate($"grid.{key}")}; vary it in one place");
-            else if (Distribution(key, type, config, $"random.{key}") is { } distribution)
-                axes.Add(new RandomAxis(key, distribution));
+            else if (Distribution(field, config, $"random.{key}") is { } distribution)
+                axes.Add(new RandomAxis(field, distribution));
         }
         return axes;
     }
 
-    /// <summary>The type of the trial field that a grid or random key names, or null after naming why it cannot vary.</summary>
-    private Type? Field(string section, string key)
+    /// <summary>The trial field that a grid or random key names, or null after naming why it cannot vary.</summary>
+    private TrialField? Field(string section, string key)
     {
         var path = $"{section}.{key}";
-        if (!TrialFields.TryGetValue(key, out var property))
-            Problem(path, $"'{key}' is not a trial field (fields: {string.Join(", ", TrialFields.Keys)})");
-        else if (ScalarType(property) is not { } type)
+        if (TrialSchema.Find(key) is not { } field)
+            Problem(path, TrialSchema.NotAField(key));
+        else if (field.IsList)
             Problem(path, $"{key} is a list, which cannot be varied; set it under trial:");
-        else if (property.GetValue(_trial) is not null)
-            Problem(path, $"also set at {lines.Locate($"trial.{key}")}, which it would override; set it in one place");
-        else if (key == "seed" && spec.Seeds is not null)
+        else if (!field.Sweepable)
+            Problem(path, $"{key} cannot be varied by a sweep (fields that can: {string.Join(", ", TrialSchema.Sweepable.Select(f => f.Name))})");
+        else if (_trial.Contains(field))
+            Problem(path, $"also set at {lines.Locate(_trial.PathOf(field))}, which it would override; set it in one place");
+        else if (field == SeedField && spec.Seeds is not null)
             Problem(path, $"also set by {lines.Locate("seeds")}, which gives every trial its seed; vary it in one place");
         else
-            return type;
+            return field;
         return null;
     }
 
-    private static Type? ScalarType(PropertyInfo property) =>
-        (Nullable.GetUnderlyingType(property.PropertyType) ?? property.PropertyType) is var type
-        && (type == typeof(string) || type == typeof(int) || type == typeof(double) || type == typeof(bool)) ? type : null;
-
-    /// <summary>A list of values for one field, each converted to the field's type; the bad ones are named and left out.</summary>
-    private List<(object Value, string Text, int Index)> Values(Type type, List<string>? texts, string path)
+    /// <summary>A list of values for one field, each read as the field's type; the bad ones are named and left out.</summary>
+    private List<(object? Value, string Text, int Index)> Values(TrialField field, List<string>? texts, string path)
     {
-        var values = new List<(object Value, string Text, int Index)>();
+        var values = new List<(object? Value, string Text, int Index)>();
         if (texts is null || texts.Count == 0)
         {
             Problem(path, "empty list; give at least one value");
@@ -150,8 +152,8 @@ internal sealed partial class SweepExpansion(SweepSpec spec, string source, Sour
         }
         for (var i = 0; i < texts.Count; i++)
         {
-            if (Convert(type, texts[i], $"{path}[{i}]") is not { } value) continue;
-            if (values.Any(v => v.Value.Equals(value)))
+            if (!TryRead(field, texts[i], $"{path}[{i}]", out var value)) continue;
+            if (values.Any(v => Equals(v.Value, value)))
                 Problem($"{path}[{i}]", $"'{texts[i]}' is listed twice");
             else
                 values.Add((value, texts[i].Trim(), i));
@@ -159,24 +161,16 @@ internal sealed partial class SweepExpansion(SweepSpec spec, string source, Sour
         return values;
     }
 
-    private object? Convert(Type type, string? text, string path)
+    private bool TryRead(TrialField field, string? text, string path, out object? value)
     {
-        if (string.IsNullOrWhiteSpace(text))
-        {
-            Problem(path, "empty value");
-            return null;
-        }
-        text = text.Trim();
-        if (type == typeof(string)) return text;
-        if (type == typeof(int) && int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var integer)) return integer;
-        if (type == typeof(double) && double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var real) && double.IsFinite(real)) return real;
-        if (type == typeof(bool) && bool.TryParse(text, out var flag)) return flag;
-        Problem(path, $"'{text}' is not {(type == typeof(int) ? "an integer" : type == typeof(bool) ? "true or false" : "a number")}");
-        return null;
+        (value, var problem) = field.Parse(text ?? "");
+        if (problem is not null) Problem(path, problem);
+        return problem is null;
     }
 
-    private Distribution? Distribution(string key, Type type, DistributionConfig? config, string path)
+    private Distribution? Distribution(TrialField field, DistributionConfig? config, string path)
     {
+        var (key, type) = (field.Name, field.Type);
         (string Kind, List<string>? Values)[] kinds =
             [("uniform", config?.Uniform), ("log_uniform", config?.LogUniform), ("int_uniform", config?.IntUniform), ("choice", config?.Choice)];
         var given = kinds.Where(k => k.Values is not null).ToList();
@@ -189,7 +183,7 @@ internal sealed partial class SweepExpansion(SweepSpec spec, string source, Sour
         path = $"{path}.{kind}";
         if (kind == "choice")
         {
-            var options = Values(type, texts, path);
+            var options = Values(field, texts, path);
             return options.Count == 0 ? null : new ChoiceDistribution([.. options.Select(o => (o.Value, o.Text))]);
         }
 
@@ -205,7 +199,8 @@ internal sealed partial class SweepExpansion(SweepSpec spec, string source, Sour
             Problem(path, $"give [low, high], got {texts.Count} value(s)");
             return null;
         }
-        var (low, high) = (Convert(type, texts[0], $"{path}[0]"), Convert(type, texts[1], $"{path}[1]"));
+        TryRead(field, texts[0], $"{path}[0]", out var low);
+        TryRead(field, texts[1], $"{path}[1]", out var high);
         switch (low, high)
         {
             case (int lowInt, int highInt) when lowInt <= highInt:
@@ -256,15 +251,15 @@ internal sealed partial class SweepExpansion(SweepSpec spec, string source, Sour
         if (spec.Seeds is not { } seeds) return [null];
         if (seeds.Count == 0)
             Problem("seeds", "empty list; give at least one seed, or leave seeds out");
-        else if (_trial.Seed is not null)
-            Problem("seeds", $"also set at {lines.Locate("trial.seed")}; set it in one place");
+        else if (_trial.Contains(SeedField))
+            Problem("seeds", $"also set at {lines.Locate(_trial.PathOf(SeedField))}; set it in one place");
         else
         {
             var settings = new List<Setting?>();
             for (var i = 0; i < seeds.Count; i++)
             {
                 if (seeds.IndexOf(seeds[i]) < i) Problem($"seeds[{i}]", $"{seeds[i]} is listed twice");
-                else settings.Add(new Setting("seed", seeds[i], seeds[i].ToString(CultureInfo.InvariantCulture), $"seeds[{i}]"));
+                else settings.Add(new Setting(SeedField, seeds[i], seeds[i].ToString(CultureInfo.InvariantCulture), $"seeds[{i}]"));
             }
             return settings;
         }
@@ -314,18 +309,12 @@ internal sealed partial class SweepExpansion(SweepSpec spec, string source, Sour
         foreach (var i in checkedIndices)
         {
             var settings = settingsOf[i] = space.Settings(i);
-            var problems = new List<string>();
+            var problems = new List<SpecProblem>();
             Build(settings, objective, problems);
-            foreach (var problem in problems)
-            {
-                var colon = problem.IndexOf(": ", StringComparison.Ordinal);
-                var field = problem[..colon];
-                var origin = settings.FirstOrDefault(s => s.Field == field)?.Origin ?? (TrialFields.ContainsKey(field) ? $"trial.{field}" : field);
-                found.Add((i, origin, problem[(colon + 2)..]));
-            }
+            found.AddRange(problems.Select(p => (i, p.Path, p.Message)));
         }
 
-        string Describe(int index) => $"{space.Id(index)} ({string.Join(", ", settingsOf[index].Select(s => $"{s.Field}={s.Text}"))})";
+        string Describe(int index) => $"{space.Id(index)} ({string.Join(", ", settingsOf[index].Select(s => $"{s.Field.Name}={s.Text}"))})";
         foreach (var group in found.GroupBy(p => p.Origin.StartsWith("random.", StringComparison.Ordinal) ? p.Origin : $"{p.Origin}\n{p.Message}"))
         {
             var (_, origin, message) = group.First();
@@ -348,12 +337,12 @@ internal sealed partial class SweepExpansion(SweepSpec spec, string source, Sour
         return indices;
     }
 
-    /// <summary>A configuration's trial spec, or null after adding each problem as "field: what is wrong".</summary>
-    private TrialSpec? Build(IReadOnlyList<Setting> settings, SweepObjective? objective, List<string> problems)
+    /// <summary>A configuration's trial spec, or null after adding each problem where its value was written.</summary>
+    private TrialSpec? Build(IReadOnlyList<Setting> settings, SweepObjective? objective, List<SpecProblem> problems)
     {
-        var config = new TrialConfig().Overlay(_trial);
-        foreach (var setting in settings) TrialFields[setting.Field].SetValue(config, setting.Value);
-        return Check(config, objective, problems);
+        var values = _trial.Copy();
+        foreach (var setting in settings) values.Set(setting.Field, setting.Value, setting.Origin);
+        return Check(values, objective, problems);
     }
 
     /// <summary>
@@ -362,31 +351,30 @@ internal sealed partial class SweepExpansion(SweepSpec spec, string source, Sour
     /// </summary>
     private int? LongestEpochs(List<List<Setting>> grid, List<RandomAxis> random)
     {
-        if (grid.Find(axis => axis[0].Field == "epochs") is { } epochs) return epochs.Max(s => (int)s.Value);
-        return random.Find(axis => axis.Field == "epochs")?.Distribution switch
+        if (grid.Find(axis => axis[0].Field == EpochsField) is { } epochs) return epochs.Max(s => (int)s.Value!);
+        return random.Find(axis => axis.Field == EpochsField)?.Distribution switch
         {
             IntUniformDistribution uniform => uniform.High,
-            ChoiceDistribution choice => choice.Options.Max(o => (int)o.Value),
-            null => _trial.Epochs is { } set ? (set >= 1 ? set : null) : new TrialSpec().Epochs,
+            ChoiceDistribution choice => choice.Options.Max(o => (int)o.Value!),
+            null => _trial[EpochsField] is int set ? (set >= 1 ? set : null) : new TrialSpec().Epochs,
             _ => null,
         };
     }
 
-    /// <summary>The trial's spec with its paths resolved, or null after adding each problem as "field: what is wrong".</summary>
-    private TrialSpec? Check(TrialConfig config, SweepObjective? objective, List<string> problems)
+    /// <summary>The trial's spec with its paths resolved, or null after adding each problem where its value was written.</summary>
+    private TrialSpec? Check(TrialValues values, SweepObjective? objective, List<SpecProblem> problems)
     {
         var defaults = new TrialSpec();
-        var trialSpec = config.TryToSpec(problems);
-        var model = Model(config.Model ?? defaults.Model, problems);
-        var data = Dataset(config, problems);
-        var task = defaults.Task;
-        if (objective is not null && (config.Task is null || TaskKinds.TryParse(config.Task, out task))
-            && TaskMetrics.Reported(task) is var reported && !reported.Contains(objective.Metric))
+        var trialSpec = values.TryToSpec(problems);
+        var model = Model(values, problems);
+        var data = Dataset(values, problems);
+        var task = values[TaskField] as TaskKind? ?? defaults.Task;
+        if (objective is not null && TaskMetrics.Reported(task) is var reported && !reported.Contains(objective.Metric))
         {
-            problems.Add($"objective.metric: task {TaskKinds.Name(task)} does not report {MetricName(objective.Metric)} " +
-                $"(it reports {string.Join(", ", reported.Select(MetricName))})");
+            problems.Add(new SpecProblem("objective.metric", null, $"task {TaskKinds.Name(task)} does not report {MetricName(objective.Metric)} " +
+                $"(it reports {string.Join(", ", reported.Select(MetricName))})"));
         }
-        if (trialSpec is null || model is null || data is not { } resolved || !FitsModel(trialSpec, config, model, problems)) return null;
+        if (trialSpec is null || model is null || data is not { } resolved || !FitsModel(trialSpec, values, model, problems)) return null;
         return trialSpec with { Model = model, DataRoot = resolved.Root, Dataset = resolved.Dataset };
     }
 
@@ -395,19 +383,19 @@ internal sealed partial class SweepExpansion(SweepSpec spec, string source, Sour
     /// given, within its position embeddings (the default is cut to them). Caught here, such a trial would otherwise
     /// fail only at run time, after its retries.
     /// </summary>
-    private bool FitsModel(TrialSpec trial, TrialConfig config, string model, List<string> problems)
+    private bool FitsModel(TrialSpec trial, TrialValues values, string model, List<SpecProblem> problems)
     {
         if (!_modelShapes.TryGetValue(model, out var shape))
             _modelShapes[model] = shape = ModelShape(model);
         if (shape.Error is { } error)
         {
-            problems.Add($"model: {error}");
+            problems.Add(values.Problem(ModelField, error));
             return false;
         }
         var before = problems.Count;
-        if (trial.Freeze.Misfit(shape.Layers, config.Model ?? trial.Model) is { } misfit) problems.Add($"freeze: {misfit}");
-        if (config.MaxLength is { } maxLength && maxLength > shape.MaxPositions)
-            problems.Add($"max_length: {maxLength} exceeds the {shape.MaxPositions} positions {config.Model ?? trial.Model} has embeddings for (max_position_embeddings)");
+        if (trial.Freeze.Misfit(shape.Layers, trial.Model) is { } misfit) problems.Add(values.Problem(FreezeField, misfit));
+        if (values.Contains(MaxLengthField) && trial.MaxLength > shape.MaxPositions)
+            problems.Add(values.Problem(MaxLengthField, $"{trial.MaxLength} exceeds the {shape.MaxPositions} positions {trial.Model} has embeddings for (max_position_embeddings)"));
         return problems.Count == before;
     }
 
@@ -429,48 +417,43 @@ internal sealed partial class SweepExpansion(SweepSpec spec, string source, Sour
     }
 
     /// <summary>A bundled model's name, or the absolute directory of one under the model roots.</summary>
-    private string? Model(string model, List<string> problems)
+    private string? Model(TrialValues values, List<SpecProblem> problems)
     {
-        if (string.IsNullOrWhiteSpace(model)) return null; // TrialConfig names an empty model.
+        var model = values[ModelField] as string ?? new TrialSpec().Model;
         if (BundledModels.Find(model) is not null) return model;
         var bundled = string.Join(", ", BundledModels.All.Select(m => m.Name));
         var modelRoots = string.Join(", ", _modelRoots);
         var candidates = _modelRoots.Select(root => Path.GetFullPath(model, root)).Where((path, i) => Inside(path, _modelRoots[i])).ToList();
         if (candidates.Count == 0)
-            problems.Add($"model: '{model}' is not a bundled model ({bundled}) and lies outside the model roots ({modelRoots})");
+            problems.Add(values.Problem(ModelField, $"'{model}' is not a bundled model ({bundled}) and lies outside the model roots ({modelRoots})"));
         else if (candidates.FirstOrDefault(Directory.Exists) is { } directory)
             return directory;
         else
-            problems.Add($"model: '{model}' is neither a bundled model ({bundled}) nor a directory under the model roots ({modelRoots})");
+            problems.Add(values.Problem(ModelField, $"'{model}' is neither a bundled model ({bundled}) nor a directory under the model roots ({modelRoots})"));
         return null;
     }
 
     /// <summary>The trial's data root and dataset, checked to lie under the configured data root.</summary>
-    private (string Root, string Dataset)? Dataset(TrialConfig config, List<string> problems)
+    private (string Root, string Dataset)? Dataset(TrialValues values, List<SpecProblem> problems)
     {
-        if (config.DataRoot is not null && string.IsNullOrWhiteSpace(config.DataRoot))
-        {
-            problems.Add("data_root: must not be empty");
-            return null;
-        }
-        var root = config.DataRoot is null ? _dataRoot : Path.GetFullPath(config.DataRoot, _dataRoot);
+        var dataRoot = values[DataRootField] as string;
+        var root = dataRoot is null ? _dataRoot : Path.GetFullPath(dataRoot, _dataRoot);
         if (!Inside(root, _dataRoot))
         {
-            problems.Add($"data_root: '{config.DataRoot}' is {root}, outside the data root {_dataRoot}");
+            problems.Add(values.Problem(DataRootField, $"'{dataRoot}' is {root}, outside the data root {_dataRoot}"));
             return null;
         }
-        var dataset = config.Dataset ?? new TrialSpec().Dataset;
-        if (string.IsNullOrWhiteSpace(dataset)) return null; // TrialConfig names an empty dataset.
+        var dataset = values[DatasetField] as string ?? new TrialSpec().Dataset;
         var path = Path.GetFullPath(dataset, root);
         if (!Inside(path, _dataRoot))
         {
-            problems.Add($"dataset: '{dataset}' is {path}, outside the data root {_dataRoot}");
+            problems.Add(values.Problem(DatasetField, $"'{dataset}' is {path}, outside the data root {_dataRoot}"));
             return null;
         }
         if (!Directory.Exists(path) && !File.Exists(path))
         {
             var present = Directory.Exists(root) ? string.Join(", ", Directory.EnumerateFileSystemEntries(root).Select(Path.GetFileName).Order()) : "none: it does not exist";
-            problems.Add($"dataset: no folder or file '{dataset}' in {root} (there: {present})");
+            problems.Add(values.Problem(DatasetField, $"no folder or file '{dataset}' in {root} (there: {present})"));
             return null;
         }
         // A bare name stays as written, for display; anything else is pinned to its absolute path, because trials run

@@ -48,6 +48,7 @@ public sealed record StoredSweep(SweepSpec Spec, string Source, SweepRoots Roots
     {
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
         DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+        Converters = { TrialValues.JsonForm("trial.") },
     };
 }
 

@@ -13,7 +13,7 @@ namespace ExperimentGrid.Core.Sweeps;
 public sealed class SweepSpec
 {
     public string? Name { get; set; }
-    public TrialConfig? Trial { get; set; }
+    public TrialValues? Trial { get; set; }
 
     /// <summary>Trial field → values; every combination is a trial, the first field changing slowest.</summary>
     public OrderedDictionary<string, List<string>>? Grid { get; set; }
@@ -57,11 +57,13 @@ public sealed class SweepSpec
 
     private static readonly IDeserializer Yaml = new DeserializerBuilder()
         .WithNamingConvention(UnderscoredNamingConvention.Instance)
+        .WithTypeConverter(TrialValues.YamlReader("trial."))
         .Build();
 
     /// <summary>
-    /// Reads a YAML or JSON sweep file. A key or value the file format itself rejects (an unknown key, text where a
-    /// number belongs) stops reading there and names its line; everything else is checked by <see cref="Expand"/>.
+    /// Reads a YAML or JSON sweep file. A sweep key or value the file format itself rejects (an unknown key, text where
+    /// a number belongs) stops reading there and names its line; everything else, the whole of trial: included, is
+    /// checked by <see cref="Expand"/>.
     /// </summary>
     public static SweepSpec Load(string path)
     {
@@ -134,4 +136,14 @@ public sealed class SchedulerConfig
     public bool? HardStop { get; set; }
 }
 
-public sealed class SweepSpecException(string message) : Exception(message);
+public sealed class SweepSpecException : Exception
+{
+    public SweepSpecException(string message) : base(message)
+    {
+    }
+
+    public SweepSpecException(string source, IReadOnlyList<SpecProblem> problems) : base(SpecProblem.Describe(source, problems)) => Problems = problems;
+
+    /// <summary>Each problem with where it was written; empty where the file could not be read at all.</summary>
+    public IReadOnlyList<SpecProblem> Problems { get; } = [];
+}

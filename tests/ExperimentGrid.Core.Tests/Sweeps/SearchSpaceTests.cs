@@ -58,7 +58,7 @@ public sealed class SearchSpaceTests : IDisposable
 
         Assert.Equal(200_000, plan.Trials.Count);
         Assert.Null(clash.Spec);
-        Assert.Contains("max_length: 160 exceeds the 64 positions tuned has embeddings for", clash.Problem);
+        Assert.Contains("grid.max_length[9]: 160 exceeds the 64 positions tuned has embeddings for", clash.Problem);
         Assert.Contains(new Hyperparameter("max_length", "160"), clash.Hyperparameters);
         Assert.NotNull(plan.Trials.Create(100_000).Spec);
         Assert.NotNull(plan.Trials.Create(9).Spec);

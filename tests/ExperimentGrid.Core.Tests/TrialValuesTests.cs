@@ -1,9 +1,11 @@
+using ExperimentGrid.Core.Data;
 using ExperimentGrid.Core.Modeling;
 using ExperimentGrid.Core.Trials;
 
 namespace ExperimentGrid.Core.Tests;
 
-public sealed class TrialConfigTests : IDisposable
+/// <summary>A trial as people write it: a YAML or JSON file, values laid over it, and every problem named at once.</summary>
+public sealed class TrialValuesTests : IDisposable
 {
     private readonly string _directory = Directory.CreateTempSubdirectory("config-").FullName;
 
@@ -16,11 +18,18 @@ public sealed class TrialConfigTests : IDisposable
         return path;
     }
 
+    private static TrialValues Values(params (string Key, string Text)[] given)
+    {
+        var values = new TrialValues();
+        foreach (var (key, text) in given) values.Read(key, text);
+        return values;
+    }
+
     [Fact]
-    public void Yaml_keys_are_the_flag_names_in_snake_case_and_flags_override_them()
+    public void Yaml_keys_are_the_flag_names_in_snake_case_and_later_values_override_them()
     {
         var path = Write("task: text-classification\nmodel: minilm\nepochs: 3\nlearning_rate: 3.0e-5\nfreeze: all\nlabel_names: [neg, pos]\n");
-        var spec = TrialConfig.Load(path).Overlay(new TrialConfig { Epochs = 2 }).ToSpec(path);
+        var spec = TrialValues.Load(path).Read("epochs", "2").ToSpec(path);
         Assert.Equal(2, spec.Epochs);
         Assert.Equal(3e-5, spec.LearningRate);
         Assert.Equal(FreezeDepth.Everything, spec.Freeze);
@@ -32,19 +41,18 @@ public sealed class TrialConfigTests : IDisposable
     public void An_unknown_key_is_reported_with_its_line()
     {
         var path = Write("model: minilm\nepochz: 3\n");
-        var error = Assert.Throws<TrialSpecException>(() => TrialConfig.Load(path));
-        Assert.StartsWith($"{path}:2:", error.Message);
-        Assert.Contains("epochz", error.Message);
+        var error = Assert.Throws<TrialSpecException>(() => TrialValues.Load(path).ToSpec(path));
+        Assert.StartsWith($"{path}: 1 problem(s):\n  - epochz (line 2): 'epochz' is not a trial field (fields: task, model, ", error.Message);
     }
 
     [Fact]
     public void Every_bad_field_is_named_at_once()
     {
-        var config = new TrialConfig { Task = "summarize", Epochs = 0, LearningRate = -1, Freeze = "-2", Device = "tpu", BatchSize = 0, MaxLength = 2 };
-        var error = Assert.Throws<TrialSpecException>(() => config.ToSpec("flags"));
+        var values = Values(("task", "summarize"), ("epochs", "0"), ("learning_rate", "-1"), ("freeze", "-2"), ("device", "tpu"), ("batch_size", "0"), ("max_length", "2"));
+        var error = Assert.Throws<TrialSpecException>(() => values.ToSpec("flags"));
         foreach (var field in new[] { "task: 'summarize'", "epochs:", "learning_rate:", "freeze:", "device: 'tpu'", "batch_size:", "max_length:" })
             Assert.Contains(field, error.Message);
-        Assert.Contains("7 invalid field(s)", error.Message);
+        Assert.Contains("7 problem(s)", error.Message);
     }
 
     [Theory]
@@ -61,9 +69,9 @@ public sealed class TrialConfigTests : IDisposable
     [Fact]
     public void Task_specific_fields_parse_for_their_task()
     {
-        var masked = new TrialConfig { Task = "fill-mask", Masking = "whole-word", MlmProbability = 0.2 }.ToSpec();
-        Assert.Equal((TaskKind.MaskedLm, ExperimentGrid.Core.Data.MaskingStrategy.WholeWord, 0.2), (masked.Task, masked.Masking, masked.MlmProbability));
-        var setFit = new TrialConfig { Task = "setfit", SamplesPerClass = 8, Iterations = 5 }.ToSpec();
+        var masked = Values(("task", "fill-mask"), ("masking", "whole-word"), ("mlm_probability", "0.2")).ToSpec();
+        Assert.Equal((TaskKind.MaskedLm, MaskingStrategy.WholeWord, 0.2), (masked.Task, masked.Masking, masked.MlmProbability));
+        var setFit = Values(("task", "setfit"), ("samples_per_class", "8"), ("iterations", "5")).ToSpec();
         Assert.Equal((TaskKind.SetFit, 8, 5), (setFit.Task, setFit.SamplesPerClass, setFit.Iterations));
     }
 
@@ -71,16 +79,15 @@ public sealed class TrialConfigTests : IDisposable
     public void Task_specific_fields_are_refused_elsewhere_and_bad_values_named()
     {
         var error = Assert.Throws<TrialSpecException>(() =>
-            new TrialConfig { Task = "text-classification", Masking = "token", SamplesPerClass = 4 }.ToSpec("flags"));
+            Values(("task", "text-classification"), ("masking", "token"), ("samples_per_class", "4")).ToSpec("flags"));
         Assert.Contains("masking: applies only to task masked-lm, not text-classification", error.Message);
         Assert.Contains("samples_per_class: applies only to task setfit", error.Message);
 
-        error = Assert.Throws<TrialSpecException>(() =>
-            new TrialConfig { Task = "masked-lm", Masking = "span", MlmProbability = 1.5 }.ToSpec("flags"));
+        error = Assert.Throws<TrialSpecException>(() => Values(("task", "masked-lm"), ("masking", "span"), ("mlm_probability", "1.5")).ToSpec("flags"));
         Assert.Contains("masking: 'span' is not a masking (allowed: token, whole-word)", error.Message);
         Assert.Contains("mlm_probability: must be in (0, 1], got 1.5", error.Message);
 
-        error = Assert.Throws<TrialSpecException>(() => new TrialConfig { Task = "setfit", SamplesPerClass = 0, Iterations = 0 }.ToSpec("flags"));
+        error = Assert.Throws<TrialSpecException>(() => Values(("task", "setfit"), ("samples_per_class", "0"), ("iterations", "0")).ToSpec("flags"));
         Assert.Contains("label_names must be given", error.Message);
         Assert.Contains("iterations: must be a positive integer", error.Message);
     }
