@@ -266,11 +266,10 @@ internal sealed partial class SweepExpansion(SweepSpec spec, string source, Sour
         return [null];
     }
 
-    private static string MetricName(EvaluationMetric metric) => metric.ToString().ToLowerInvariant();
 
     private SweepObjective? Objective()
     {
-        var metrics = string.Join(", ", Enum.GetValues<EvaluationMetric>().Select(MetricName));
+        var metrics = string.Join(", ", Enum.GetValues<EvaluationMetric>().Select(EvaluationMetrics.Name));
         if (spec.Objective is not { } objective)
         {
             Problem("objective", $"required, e.g. objective: {{ metric: f1, mode: max }} (metrics: {metrics})");
@@ -279,7 +278,7 @@ internal sealed partial class SweepExpansion(SweepSpec spec, string source, Sour
         EvaluationMetric? metric = null;
         if (objective.Metric is null)
             Problem("objective.metric", $"required (one of {metrics})");
-        else if (Enum.GetValues<EvaluationMetric>().Where(m => string.Equals(MetricName(m), objective.Metric.Trim(), StringComparison.OrdinalIgnoreCase)).ToList() is [var found])
+        else if (EvaluationMetrics.TryParse(objective.Metric, out var found))
             metric = found;
         else
             Problem("objective.metric", $"'{objective.Metric}' is not a metric (allowed: {metrics})");
@@ -371,8 +370,8 @@ internal sealed partial class SweepExpansion(SweepSpec spec, string source, Sour
         var task = values[TaskField] as TaskKind? ?? defaults.Task;
         if (objective is not null && TaskMetrics.Reported(task) is var reported && !reported.Contains(objective.Metric))
         {
-            problems.Add(new SpecProblem("objective.metric", null, $"task {TaskKinds.Name(task)} does not report {MetricName(objective.Metric)} " +
-                $"(it reports {string.Join(", ", reported.Select(MetricName))})"));
+            problems.Add(new SpecProblem("objective.metric", null, $"task {TaskKinds.Name(task)} does not report {EvaluationMetrics.Name(objective.Metric)} " +
+                $"(it reports {string.Join(", ", reported.Select(EvaluationMetrics.Name))})"));
         }
         if (trialSpec is null || model is null || data is not { } resolved || !FitsModel(trialSpec, values, model, problems)) return null;
         return trialSpec with { Model = model, DataRoot = resolved.Root, Dataset = resolved.Dataset };

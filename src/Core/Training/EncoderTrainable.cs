@@ -235,7 +235,7 @@ public abstract class EncoderTrainable<TModel, TExample> : ISupervisedTrainable
     }
 
     private static string MetricsText(EvaluationMetrics metrics) =>
-        string.Join(", ", metrics.Values().Select(v => $"{TrialRunner.Name(v.Metric)} {v.Value:F4}"));
+        string.Join(", ", metrics.Values().Select(v => $"{EvaluationMetrics.Name(v.Metric)} {v.Value:F4}"));
 
     public virtual void SaveModel(string directory) => ModelDirectory.Save(directory, Model, Config, Tokenizer);
 
