@@ -10,19 +10,6 @@ namespace ExperimentGrid.Grid.Tests;
 [Collection(SiloCollection.Name)]
 public sealed class LazySweepTests
 {
-    /// <summary>Five fields of ten values: 10^5 configurations of fake trials.</summary>
-    private static string HundredThousand(string name) => $"""
-        name: {name}
-        trial: {"{ model: minilm, dataset: rotten_tomatoes, test_split: none }"}
-        grid:
-          learning_rate: [{string.Join(", ", Enumerable.Range(1, 10).Select(i => $"{i}.0e-5"))}]
-          batch_size: [{string.Join(", ", Enumerable.Range(1, 10).Select(i => i * 4))}]
-          weight_decay: [{string.Join(", ", Enumerable.Range(0, 10).Select(i => $"0.0{i}"))}]
-          epochs: [{string.Join(", ", Enumerable.Range(1, 10))}]
-          max_length: [{string.Join(", ", Enumerable.Range(1, 10).Select(i => i * 16))}]
-        objective: {"{ metric: f1 }"}
-        """;
-
     [Fact]
     public async Task A_grid_of_ten_to_the_fifth_points_is_accepted_at_once_and_creates_trials_only_ahead_of_the_slots()
     {
@@ -35,7 +22,7 @@ public sealed class LazySweepTests
         var queueAhead = new GridOptions().QueueAhead;
 
         var clock = Stopwatch.StartNew();
-        var submitted = await sweep.SubmitAsync(new SweepSubmission("huge.yaml", HundredThousand("huge")));
+        var submitted = await sweep.SubmitAsync(new SweepSubmission("huge.yaml", SweepSpecs.HundredThousandPoints("huge", "{ model: minilm, dataset: rotten_tomatoes, test_split: none }")));
         var accepted = clock.Elapsed;
 
         Assert.Equal(100_000, submitted.SpaceSize);

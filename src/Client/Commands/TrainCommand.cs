@@ -88,7 +88,7 @@ internal static class TrainCommand
             ? $"{result.Spec.BatchSize}, in micro-batches of {result.MicroBatchSize}"
             : $"{result.Spec.BatchSize}");
         summary.AddRow("training throughput", $"{result.SamplesPerSecond:F1} samples/s, {result.TokensPerSecond:F0} tokens/s");
-        summary.AddRow("wall time", $"{result.WallSeconds:F1} s on {result.Device} in {ComputePrecisions.Name(result.Spec.Precision)}");
+        summary.AddRow("wall time", $"{result.WallSeconds:F1} s on {result.Device} in {EnumNames.Name(result.Spec.Precision)}");
         summary.AddRow("model", Markup.Escape(result.ModelDirectory ?? "(not saved)"));
         AnsiConsole.Write(summary);
     }
