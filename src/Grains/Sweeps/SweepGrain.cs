@@ -105,9 +105,8 @@ public sealed class SweepGrain(
         S.Events.Add(new SweepEvent(SweepEventKind.Ended, update.TrialId, Value: objective));
         _searcher!.OnTrialEnd(update.TrialId, objective);
         await SaveAsync();
+        // A fill checks the budgets first: this end may have spent one (max_failures, max_trials).
         if (S.EndReason is not null) await FinishIfIdleAsync(S.EndReason);
-        else if (update.Status == TrialStatus.Failed && _plan!.Budget.MaxFailures is { } most && Count(TrialStatus.Failed) > most)
-            await StopAsync(MaxFailures);
         else await FillAsync();
     }
 
