@@ -124,6 +124,20 @@ public static class Report
         foreach (var state in result.StateWrites)
             Line($"| {state.State} | {state.Grains} | {state.Writes} | {PerTrial(state.Writes)} | {state.Bytes:N0} |");
         Line();
+        Line("Time the silos spent writing grain state during the sweep (Orleans' `orleans-storage-write-latency`):");
+        Line();
+        Line("| Grain state | Writes | Mean write | Write time per trial |");
+        Line("|---|---:|---:|---:|");
+        foreach (var write in result.StateWriteTimes)
+            Line($"| {write.Name} | {write.Count} | {write.MeanMilliseconds:F2} ms | {write.TotalMilliseconds / trials:F2} ms |");
+        Line();
+        Line("Grain calls the silos made during the sweep, slowest in all first (timed by the fake silo from call to answer; a call's time holds the calls it makes):");
+        Line();
+        Line("| Call | Calls | Calls per trial | Mean | Time per trial |");
+        Line("|---|---:|---:|---:|---:|");
+        foreach (var call in result.GrainCalls)
+            Line($"| `{call.Name}` | {call.Count} | {PerTrial(call.Count)} | {call.MeanMilliseconds:F2} ms | {call.TotalMilliseconds / trials:F2} ms |");
+        Line();
         Line("Rows PostgreSQL counted written during the sweep (`pg_stat_user_tables`):");
         Line();
         Line("| Table | Inserted | Updated | Deleted | Rows written per trial |");

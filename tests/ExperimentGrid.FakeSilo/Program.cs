@@ -3,6 +3,7 @@ using ExperimentGrid.Core.Training;
 using ExperimentGrid.Runtime.Hosting;
 using ExperimentGrid.TestSupport;
 using Microsoft.Extensions.DependencyInjection;
+using OpenTelemetry.Metrics;
 
 namespace ExperimentGrid.FakeSilo;
 
@@ -26,7 +27,13 @@ public static class Program
         var command = SiloCommand.Configure(
             new RootCommand($"An ExperimentGrid silo whose slots train fake trainables ({settings}; set by {FakeSiloSettings.StepsPerEpochVariable}, " +
                             $"{FakeSiloSettings.StepMillisecondsVariable} and {FakeSiloSettings.NoiseVariable}): the real silo's flags, storage and faults, in seconds."),
-            services => services.AddSingleton(new TrainableFactory(fakes.Create)));
+            services =>
+            {
+                services.AddSingleton(new TrainableFactory(fakes.Create));
+                // Where a trial's overhead goes, for the grid benchmark: grain calls by method, and Orleans' own storage timings.
+                services.AddSingleton<IOutgoingGrainCallFilter, CallTimings>();
+                services.ConfigureOpenTelemetryMeterProvider(metrics => metrics.AddMeter(CallTimings.MeterName, "Microsoft.Orleans"));
+            });
         return await command.Parse(args).InvokeAsync();
     }
 }

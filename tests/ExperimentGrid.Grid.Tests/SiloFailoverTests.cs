@@ -1,12 +1,8 @@
 using System.Diagnostics;
 using ExperimentGrid.Contracts;
 using ExperimentGrid.Core.Import;
-using ExperimentGrid.Runtime.Storage;
 using ExperimentGrid.TestSupport;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
-using Orleans.Configuration;
 
 namespace ExperimentGrid.Grid.Tests;
 
@@ -41,7 +37,7 @@ public sealed class SiloFailoverTests
             await first.WaitHealthyAsync(TimeSpan.FromMinutes(2));
             await second.WaitHealthyAsync(TimeSpan.FromMinutes(2));
 
-            using var client = await ConnectAsync(database.ConnectionString);
+            using var client = await SiloClients.ConnectPostgresAsync(database.ConnectionString, ClusterId);
             var grains = client.Services.GetRequiredService<IClusterClient>();
             var sweep = grains.GetGrain<ISweepGrain>("failover");
             // 96 examples in batches of 8: 12 steps an epoch, 48 in all, a checkpoint every 5 steps and at each epoch's end.
@@ -91,19 +87,5 @@ public sealed class SiloFailoverTests
         }
         Assert.Fail("no running trial wrote a checkpoint within 4 minutes");
         throw new UnreachableException();
-    }
-
-    private static async Task<IHost> ConnectAsync(string postgres)
-    {
-        var builder = Host.CreateApplicationBuilder();
-        builder.Logging.SetMinimumLevel(LogLevel.Warning);
-        builder.UseOrleansClient(client =>
-        {
-            client.Configure<ClusterOptions>(o => (o.ClusterId, o.ServiceId) = (ClusterId, ClusterId));
-            client.UseAdoNetClustering(o => (o.Invariant, o.ConnectionString) = (GridDatabase.Invariant, postgres));
-        });
-        var host = builder.Build();
-        await host.StartAsync();
-        return host;
     }
 }
