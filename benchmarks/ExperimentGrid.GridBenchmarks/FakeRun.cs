@@ -18,10 +18,7 @@ public sealed record FakeWorkload(int Trials, int Silos)
     /// <summary>An empty folder: fakes read no data, but a sweep checks that its dataset exists.</summary>
     public const string Dataset = "fake";
 
-    public const int GridFields = 5;
-    public const int GridValues = 10;
-
-    public static int GridPoints => (int)Math.Pow(GridValues, GridFields);
+    public const int GridPoints = 100_000;
 
     /// <summary>One CPU slot per silo, as in the MiniLM runs.</summary>
     public int Slots => Silos;
@@ -54,28 +51,7 @@ public sealed record FakeWorkload(int Trials, int Silos)
         """;
 
     /// <summary>learning_rate × batch_size × weight_decay × epochs × max_length, 10 values each: the issue's 10^5-point grid.</summary>
-    public static string GridSpec => $"""
-        name: gridbench-grid
-        trial:
-          task: text-classification
-          model: minilm
-          dataset: {Dataset}
-          eval_limit: 16
-          test_split: none
-        grid:
-          learning_rate: [{Values(i => $"{i + 1}.0e-5")}]
-          batch_size: [{Values(i => $"{4 * (i + 1)}")}]
-          weight_decay: [{Values(i => $"0.0{i}")}]
-          epochs: [{Values(i => $"{i + 1}")}]
-          max_length: [{Values(i => $"{32 * (i + 1)}")}]
-        objective:
-          metric: f1
-          mode: max
-        retries: 0
-        checkpoint_every: 0
-        """;
-
-    private static string Values(Func<int, string> value) => string.Join(", ", Enumerable.Range(0, GridValues).Select(value));
+    public static string GridSpec => SweepSpecs.HundredThousandPoints("gridbench-grid", $"{{ model: minilm, dataset: {Dataset}, eval_limit: 16, test_split: none }}");
 }
 
 /// <summary>Writes of one kind of grain state, from the store's version column: each write adds one to its row's version.</summary>

@@ -146,7 +146,7 @@ public static class Report
             Line($"| {table.Table} | {table.Inserted} | {table.Updated} | {table.Deleted} | {PerTrial(table.Inserted + table.Updated + table.Deleted)} |");
         Line();
         var grid = result.Grid;
-        Line($"A {grid.Points:N0}-point grid ({FakeWorkload.GridFields} fields × {FakeWorkload.GridValues} values), submitted to the same cluster after the random search: " +
+        Line($"A {grid.Points:N0}-point grid (5 fields × 10 values: `SweepSpecs.HundredThousandPoints`), submitted to the same cluster after the random search: " +
              $"accepted in **{Ms(grid.Accept)}** (`SubmitAsync`); its first trial had started {Ms(grid.FirstTrialStarted)} after the submission; its stored state was " +
              $"{grid.StoredBytes:N0} bytes then; `CancelAsync` took {Ms(grid.Cancel)}, leaving it {grid.Status} with {grid.TrialsCreated} trials created.");
         Line();

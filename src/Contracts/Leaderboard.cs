@@ -1,3 +1,6 @@
+using ExperimentGrid.Core.Metrics;
+using ExperimentGrid.Core.Sweeps;
+
 
 namespace ExperimentGrid.Contracts;
 
@@ -6,10 +9,10 @@ namespace ExperimentGrid.Contracts;
 public sealed record LeaderboardEntry(
     [property: Id(0)] string SweepId,
     [property: Id(1)] string TrialId,
-    [property: Id(2)] Objective Objective,
+    [property: Id(2)] SweepObjective Objective,
     [property: Id(3)] double Value,
-    [property: Id(4)] IReadOnlyList<HyperparameterValue> Hyperparameters,
-    [property: Id(5)] IReadOnlyList<MetricReading> Metrics,
+    [property: Id(4)] IReadOnlyList<Hyperparameter> Hyperparameters,
+    [property: Id(5)] IReadOnlyList<MetricValue> Metrics,
     [property: Id(6)] DateTimeOffset RecordedAt,
     [property: Id(7)] string? Model = null)
 {

@@ -1,3 +1,5 @@
+using ExperimentGrid.Core.Sweeps;
+using ExperimentGrid.Core.Training;
 
 namespace ExperimentGrid.Contracts;
 
@@ -15,10 +17,6 @@ public enum SweepStatus
 /// <summary>A sweep file's text as submitted; <paramref name="Source"/> names it in errors.</summary>
 [GenerateSerializer, Immutable]
 public sealed record SweepSubmission([property: Id(0)] string Source, [property: Id(1)] string Text);
-
-/// <summary>An epoch's objective, for the sweep's scheduler and searcher.</summary>
-[GenerateSerializer, Immutable]
-public sealed record SchedulerReport([property: Id(0)] string TrialId, [property: Id(1)] int Epoch, [property: Id(2)] double Objective);
 
 /// <summary>
 /// What a trial tells its sweep when its status changes: started (Running), back in the queue (Pending), or ended,
@@ -40,10 +38,10 @@ public sealed record TrialUpdate(
 public sealed record SweepTrialView(
     [property: Id(0)] string TrialId,
     [property: Id(1)] TrialStatus Status,
-    [property: Id(2)] IReadOnlyList<HyperparameterValue> Hyperparameters,
+    [property: Id(2)] IReadOnlyList<Hyperparameter> Hyperparameters,
     [property: Id(3)] int Attempts,
     [property: Id(4)] string? Silo,
-    [property: Id(5)] TrialProgress? Progress,
+    [property: Id(5)] TrainingProgress? Progress,
     [property: Id(6)] double? Objective,
     [property: Id(7)] string? Error);
 
@@ -56,7 +54,7 @@ public sealed record SweepSnapshot(
     [property: Id(0)] string SweepId,
     [property: Id(1)] string Name,
     [property: Id(2)] SweepStatus Status,
-    [property: Id(3)] Objective? Objective,
+    [property: Id(3)] SweepObjective? Objective,
     [property: Id(4)] int? MaxConcurrentTrials,
     [property: Id(5)] IReadOnlyList<SweepTrialView> Trials,
     [property: Id(6)] DateTimeOffset SubmittedAt,
@@ -83,7 +81,7 @@ public interface ISweepGrain : IGrainWithStringKey
     Task OnTrialUpdateAsync(TrialUpdate update);
 
     /// <summary>The scheduler's decision after a trial's epoch: Continue, Pause or Stop.</summary>
-    Task<TrialDirective> OnEpochAsync(SchedulerReport report);
+    Task<SchedulerDecision> OnEpochAsync(TrialReport report);
 
     Task CancelAsync();
 

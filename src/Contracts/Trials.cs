@@ -1,3 +1,8 @@
+using ExperimentGrid.Core.Metrics;
+using ExperimentGrid.Core.Sweeps;
+using ExperimentGrid.Core.Training;
+using ExperimentGrid.Core.Trials;
+
 namespace ExperimentGrid.Contracts;
 
 /// <summary>Where a trial is in its life. Only the trial grain moves a trial from one to another.</summary>
@@ -11,51 +16,14 @@ public enum TrialStatus
     Cancelled,
 }
 
-/// <summary>Whether a sweep's objective improves upwards or downwards.</summary>
-public enum ObjectiveDirection
-{
-    Maximize,
-    Minimize,
-}
-
-/// <summary>What a trial does next, as the trial grain tells the slot running it.</summary>
-public enum TrialDirective
-{
-    Continue,
-
-    /// <summary>The scheduler paused the trial: its checkpoint is kept and it waits in the queue again.</summary>
-    Pause,
-
-    /// <summary>The scheduler ended the trial early; the slot reports the result so far.</summary>
-    Stop,
-
-    /// <summary>The slot no longer holds the trial (cancelled, or its lease expired and it moved); it drops it.</summary>
-    Abandon,
-}
-
-/// <summary>A sweep's objective: a metric by its Core name (f1, perplexity, ...) and the direction it improves in.</summary>
-[GenerateSerializer, Immutable]
-public sealed record Objective([property: Id(0)] string Metric, [property: Id(1)] ObjectiveDirection Direction)
-{
-    /// <summary>The value turned so that higher is better; NaN ranks below everything.</summary>
-    public double Score(double value) => double.IsNaN(value) ? double.NegativeInfinity : Direction == ObjectiveDirection.Maximize ? value : -value;
-}
-
-/// <summary>A hyperparameter the sweep varies, and this trial's value of it as the spec wrote it.</summary>
-[GenerateSerializer, Immutable]
-public sealed record HyperparameterValue([property: Id(0)] string Field, [property: Id(1)] string Value);
-
-/// <summary>
-/// One trial as its sweep defines it. <paramref name="SpecJson"/> is Core's resolved TrialSpec in TrialRunner's JSON:
-/// an opaque payload for the slot that runs it, so that grain state does not depend on Core's type layout.
-/// </summary>
+/// <summary>One trial as its sweep defines it: Core's resolved spec, and how the sweep judges and retries it.</summary>
 [GenerateSerializer, Immutable]
 public sealed record TrialDefinition(
     [property: Id(0)] string SweepId,
     [property: Id(1)] string TrialId,
-    [property: Id(2)] string SpecJson,
-    [property: Id(3)] IReadOnlyList<HyperparameterValue> Hyperparameters,
-    [property: Id(4)] Objective Objective,
+    [property: Id(2)] TrialSpec Spec,
+    [property: Id(3)] IReadOnlyList<Hyperparameter> Hyperparameters,
+    [property: Id(4)] SweepObjective Objective,
     [property: Id(5)] int MaxAttempts,
     [property: Id(6)] int Epochs,
     [property: Id(7)] int CheckpointEvery)
@@ -71,21 +39,6 @@ public sealed record TrialAssignment(
     [property: Id(2)] string? ResumeCheckpoint,
     [property: Id(3)] TimeSpan LeaseDuration);
 
-/// <summary>Live training progress, as a slot last reported it.</summary>
-[GenerateSerializer, Immutable]
-public sealed record TrialProgress(
-    [property: Id(0)] int Epoch,
-    [property: Id(1)] int Epochs,
-    [property: Id(2)] int Step,
-    [property: Id(3)] int TotalSteps,
-    [property: Id(4)] double Loss,
-    [property: Id(5)] double SamplesPerSecond,
-    [property: Id(6)] double TokensPerSecond);
-
-/// <summary>A metric's name (as Core spells it) and value.</summary>
-[GenerateSerializer, Immutable]
-public sealed record MetricReading([property: Id(0)] string Metric, [property: Id(1)] double Value);
-
 /// <summary>An epoch's end: its evaluation, and the checkpoint written after it.</summary>
 [GenerateSerializer, Immutable]
 public sealed record EpochReport(
@@ -93,7 +46,7 @@ public sealed record EpochReport(
     [property: Id(1)] int GlobalStep,
     [property: Id(2)] double TrainLoss,
     [property: Id(3)] double Objective,
-    [property: Id(4)] IReadOnlyList<MetricReading> Metrics,
+    [property: Id(4)] IReadOnlyList<MetricValue> Metrics,
     [property: Id(5)] string Checkpoint);
 
 /// <summary>
@@ -105,7 +58,7 @@ public sealed record EpochReport(
 [GenerateSerializer, Immutable]
 public sealed record TrialOutcome(
     [property: Id(0)] double Objective,
-    [property: Id(1)] IReadOnlyList<MetricReading> Metrics,
+    [property: Id(1)] IReadOnlyList<MetricValue> Metrics,
     [property: Id(2)] int EpochsTrained,
     [property: Id(3)] int GlobalStep,
     [property: Id(4)] double SamplesPerSecond,
@@ -122,8 +75,8 @@ public sealed record TrialSnapshot(
     [property: Id(1)] TrialStatus Status,
     [property: Id(2)] int Attempts,
     [property: Id(3)] string? Silo,
-    [property: Id(4)] TrialProgress? Progress,
-    [property: Id(5)] IReadOnlyList<MetricReading> LastEval,
+    [property: Id(4)] TrainingProgress? Progress,
+    [property: Id(5)] IReadOnlyList<MetricValue> LastEval,
     [property: Id(6)] string? Checkpoint,
     [property: Id(7)] int? ResumedFromStep,
     [property: Id(8)] TrialOutcome? Outcome,
@@ -143,16 +96,17 @@ public interface ITrialGrain : IGrainWithStringKey
     Task<TrialAssignment?> StartAsync(string silo);
 
     /// <summary>
-    /// Renews the lease of <paramref name="attempt"/> and keeps its progress, in memory only: a heartbeat comes every
-    /// second from every running trial, and what it carries is stale a second later. Abandon when the slot lost the trial.
+    /// Renews the lease of <paramref name="attempt"/> and keeps its progress (null while it sets up), in memory only: a heartbeat comes every
+    /// second from every running trial, and what it carries is stale a second later. False when the slot no longer holds
+    /// the trial (cancelled, or its lease expired and it moved): the slot drops it.
     /// </summary>
-    Task<TrialDirective> HeartbeatAsync(int attempt, TrialProgress progress);
+    Task<bool> HeartbeatAsync(int attempt, TrainingProgress? progress);
 
-    /// <summary>Records an epoch and its checkpoint, and asks the sweep's scheduler what comes next.</summary>
-    Task<TrialDirective> ReportEpochAsync(int attempt, EpochReport report);
+    /// <summary>Records an epoch and its checkpoint, and asks the sweep's scheduler what comes next; null when the slot no longer holds the trial.</summary>
+    Task<SchedulerDecision?> ReportEpochAsync(int attempt, EpochReport report);
 
-    /// <summary>Records a checkpoint written within an epoch; Abandon when the slot lost the trial (the checkpoint is not the trial's).</summary>
-    Task<TrialDirective> ReportCheckpointAsync(int attempt, int globalStep, string checkpoint);
+    /// <summary>Records a checkpoint written within an epoch; false when the slot no longer holds the trial (the checkpoint is not the trial's).</summary>
+    Task<bool> ReportCheckpointAsync(int attempt, int globalStep, string checkpoint);
 
     /// <summary>Records the result and puts it on the leaderboard; false when the slot no longer held the trial.</summary>
     Task<bool> CompleteAsync(int attempt, TrialOutcome outcome);

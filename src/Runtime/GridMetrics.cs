@@ -1,4 +1,6 @@
 using System.Diagnostics.Metrics;
+using ExperimentGrid.Core.Metrics;
+using ExperimentGrid.Core.Training;
 using ExperimentGrid.Runtime.Slots;
 
 namespace ExperimentGrid.Runtime;
@@ -44,7 +46,7 @@ public sealed class GridMetrics
             description: "Training samples per second of each trial running on this silo.");
         Meter.CreateObservableGauge(
             "experimentgrid.trial.eval",
-            () => slots.Running.Where(t => t.LastEval is not null).Select(t => new Measurement<double>(t.LastEval!.Value, [.. TrialTags(t), Tag("metric", t.Metric)])),
+            () => slots.Running.Where(t => t.LastEval is not null).Select(t => new Measurement<double>(t.LastEval!.Value, [.. TrialTags(t), Tag("metric", EvaluationMetrics.Name(t.Metric))])),
             unit: "{score}",
             description: "The sweep's objective metric at the last evaluation of each trial running on this silo.");
         Meter.CreateObservableGauge(

@@ -1,4 +1,6 @@
 using ExperimentGrid.Contracts;
+using ExperimentGrid.Core.Metrics;
+using ExperimentGrid.Core.Training;
 using ExperimentGrid.Grains;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -60,7 +62,7 @@ public sealed class GridViewRefresher(GridView view, IGrainFactory grains, IOpti
             }
             var sweep = await grains.GetGrain<ISweepGrain>(id).GetAsync();
             var best = await board.TopAsync(id, 1);
-            var current = new SweepView(id, sweep.Objective?.Metric ?? "", Enum.GetValues<TrialStatus>().ToDictionary(s => s, sweep.Count),
+            var current = new SweepView(id, sweep.Objective is { } objective ? EvaluationMetrics.Name(objective.Metric) : "", Enum.GetValues<TrialStatus>().ToDictionary(s => s, sweep.Count),
                 best.Count > 0 ? best[0].Value : null, Ended: sweep.Status is SweepStatus.Finished or SweepStatus.Cancelled);
             if (current.Ended) _ended[id] = current;
             views.Add(current);

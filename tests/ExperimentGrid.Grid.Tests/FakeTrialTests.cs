@@ -19,16 +19,12 @@ public sealed class FakeTrialTests
 {
     private static readonly TimeSpan SweepLimit = TimeSpan.FromSeconds(60);
 
-    private static async Task<WebApplication> StartAsync(TemporaryDirectory directory, FakeTrainableFactory fakes) =>
-        await Silos.StartAsync(Silos.Training(directory.Path) with { Slots = SiloSlots.Parse("cpu:2") },
-            services => services.AddSingleton(new TrainableFactory(fakes.Create)));
-
     [Fact]
     public async Task A_sweep_of_fake_trials_completes_in_seconds_and_ranks_them_by_the_known_objective()
     {
         using var directory = new TemporaryDirectory();
         var fakes = new FakeTrainableFactory { Noise = 0 };
-        await using var silo = await StartAsync(directory, fakes);
+        await using var silo = await Silos.StartWithFakesAsync(directory.Path, fakes);
         var grains = silo.Services.GetRequiredService<IGrainFactory>();
         var sweep = grains.GetGrain<ISweepGrain>("fakes");
 
@@ -73,7 +69,7 @@ public sealed class FakeTrialTests
                 FakeFault.NaNLoss(spec => spec.LearningRate == 3e-4, step: 2),
             ],
         };
-        await using var silo = await StartAsync(directory, fakes);
+        await using var silo = await Silos.StartWithFakesAsync(directory.Path, fakes);
         var grains = silo.Services.GetRequiredService<IGrainFactory>();
         var sweep = grains.GetGrain<ISweepGrain>("faults");
 

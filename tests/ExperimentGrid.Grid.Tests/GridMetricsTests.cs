@@ -1,5 +1,7 @@
 using System.Diagnostics.Metrics;
 using ExperimentGrid.Contracts;
+using ExperimentGrid.Core.Metrics;
+using ExperimentGrid.Core.Training;
 using ExperimentGrid.Runtime;
 using ExperimentGrid.Runtime.Slots;
 using Microsoft.Extensions.DependencyInjection;
@@ -24,7 +26,11 @@ public sealed class GridMetricsTests
         };
         _ = new GridMetrics(services.GetRequiredService<IMeterFactory>(), slots, view);
         var cpu0 = new Slot(SlotKind.Cpu, 0);
-        slots.Take(cpu0, new RunningTrial("s1", "t4", "f1") { Progress = new TrialProgress(1, 2, 3, 8, 0.69, 12.5, 400), LastEval = 0.5 });
+        slots.Take(cpu0, new RunningTrial("s1", "t4", EvaluationMetric.F1)
+        {
+            Progress = new TrainingProgress(1, 2, 3, 8, 0.69, 2e-5, 12.5, 400, TimeSpan.FromSeconds(1), 16),
+            LastEval = 0.5,
+        });
 
         provider.ForceFlush();
         Assert.Equal(0.69, Single(exported, "experimentgrid.trial.loss", "{loss}", "t4"));
@@ -50,8 +56,8 @@ public sealed class GridMetricsTests
         using var provider = Sdk.CreateMeterProviderBuilder().AddMeter(GridMetrics.MeterName).AddInMemoryExporter(exported).Build();
         var slots = new SlotActivity(SiloSlots.Parse("gpu:0x2,gpu:1x2,cpu:1"));
         _ = new GridMetrics(services.GetRequiredService<IMeterFactory>(), slots, new GridView());
-        slots.Take(new Slot(SlotKind.Gpu, 0, 0), new RunningTrial("s1", "t1", "f1"));
-        slots.Take(new Slot(SlotKind.Gpu, 0, 1), new RunningTrial("s1", "t2", "f1"));
+        slots.Take(new Slot(SlotKind.Gpu, 0, 0), new RunningTrial("s1", "t1", EvaluationMetric.F1));
+        slots.Take(new Slot(SlotKind.Gpu, 0, 1), new RunningTrial("s1", "t2", EvaluationMetric.F1));
 
         provider.ForceFlush();
         Assert.Equal((4L, 1L), (ByKind(exported, "experimentgrid.silo.slots", "gpu"), ByKind(exported, "experimentgrid.silo.slots", "cpu")));

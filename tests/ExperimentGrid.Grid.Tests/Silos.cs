@@ -1,6 +1,8 @@
 using System.Net;
 using System.Net.Sockets;
+using ExperimentGrid.Core.Training;
 using ExperimentGrid.Grid.Tests.TestGrains;
+using ExperimentGrid.TestSupport;
 using ExperimentGrid.Runtime.Hosting;
 using ExperimentGrid.Runtime.Slots;
 using Microsoft.AspNetCore.Builder;
@@ -54,6 +56,10 @@ internal static class Silos
         await app.StartAsync();
         return app;
     }
+
+    /// <summary>A silo of a new cluster whose slots train <paramref name="fakes"/>: the grid's own behaviour, in seconds.</summary>
+    public static Task<WebApplication> StartWithFakesAsync(string directory, FakeTrainableFactory fakes, string slots = "cpu:2") =>
+        StartAsync(Training(directory) with { Slots = SiloSlots.Parse(slots) }, services => services.AddSingleton(new TrainableFactory(fakes.Create)));
 
     public static INoteGrain Note(this WebApplication silo, string key) =>
         silo.Services.GetRequiredService<IGrainFactory>().GetGrain<INoteGrain>(key);

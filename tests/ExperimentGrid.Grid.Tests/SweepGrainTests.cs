@@ -1,4 +1,6 @@
 using ExperimentGrid.Contracts;
+using ExperimentGrid.Core.Metrics;
+using ExperimentGrid.Core.Sweeps;
 using ExperimentGrid.Grains;
 using ExperimentGrid.Runtime;
 using ExperimentGrid.Runtime.Slots;
@@ -127,10 +129,10 @@ public sealed class SweepGrainTests(GridClusterFixture fixture) : IClassFixture<
     public async Task The_leaderboard_ranks_by_each_objective_and_records_a_trial_once()
     {
         var board = Grains.GetGrain<ILeaderboardGrain>($"board-{Guid.NewGuid():N}");
-        var max = new Objective("f1", ObjectiveDirection.Maximize);
-        var min = new Objective("perplexity", ObjectiveDirection.Minimize);
-        LeaderboardEntry Entry(string sweep, string trial, Objective objective, double value) =>
-            new(sweep, trial, objective, value, [new HyperparameterValue("learning_rate", trial)], [], DateTimeOffset.UtcNow);
+        var max = new SweepObjective(EvaluationMetric.F1, ObjectiveMode.Max);
+        var min = new SweepObjective(EvaluationMetric.Perplexity, ObjectiveMode.Min);
+        LeaderboardEntry Entry(string sweep, string trial, SweepObjective objective, double value) =>
+            new(sweep, trial, objective, value, [new Hyperparameter("learning_rate", trial)], [], DateTimeOffset.UtcNow);
 
         Assert.True(await board.RecordAsync(Entry("a", "t1", max, 0.6)));
         Assert.True(await board.RecordAsync(Entry("a", "t2", max, 0.8)));

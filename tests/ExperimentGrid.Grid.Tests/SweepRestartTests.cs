@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using ExperimentGrid.Contracts;
+using ExperimentGrid.Core.Sweeps;
 using ExperimentGrid.Grains.Sweeps;
 using ExperimentGrid.TestSupport;
 using Microsoft.Extensions.DependencyInjection;
@@ -138,7 +139,7 @@ public sealed class SweepRestartTests
         throw new UnreachableException();
     }
 
-    private static (double LearningRate, int BatchSize, double WeightDecay) Configuration(IReadOnlyList<HyperparameterValue> hyperparameters)
+    private static (double LearningRate, int BatchSize, double WeightDecay) Configuration(IReadOnlyList<Hyperparameter> hyperparameters)
     {
         string Value(string field) => hyperparameters.Single(h => h.Field == field).Value;
         return (double.Parse(Value("learning_rate"), CultureInfo.InvariantCulture), int.Parse(Value("batch_size"), CultureInfo.InvariantCulture),

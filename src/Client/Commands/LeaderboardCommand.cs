@@ -2,6 +2,9 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
 using ExperimentGrid.Contracts;
+using ExperimentGrid.Core.Metrics;
+using ExperimentGrid.Core.Sweeps;
+using ExperimentGrid.Core.Training;
 using Spectre.Console;
 
 namespace ExperimentGrid.Client.Commands;
@@ -28,11 +31,11 @@ internal static class LeaderboardCommand
                 {
                     sweep = e.SweepId,
                     trial = e.TrialId,
-                    metric = e.Objective.Metric,
-                    direction = e.Objective.Direction.ToString().ToLowerInvariant(),
+                    metric = EvaluationMetrics.Name(e.Objective.Metric),
+                    direction = e.Objective.Mode == ObjectiveMode.Max ? "maximize" : "minimize",
                     value = e.Value,
                     hyperparameters = e.Hyperparameters.ToDictionary(h => h.Field, h => h.Value),
-                    metrics = e.Metrics.ToDictionary(m => m.Metric, m => m.Value),
+                    metrics = e.Metrics.ToDictionary(m => EvaluationMetrics.Name(m.Metric), m => m.Value),
                     model = e.Model,
                 }), Indented));
             else AnsiConsole.Write(Table(entries));
@@ -62,7 +65,7 @@ internal static class LeaderboardCommand
         foreach (var e in entries)
             table.AddRow($"{rank++}", Markup.Escape(e.SweepId), Markup.Escape(e.TrialId),
                 Markup.Escape(string.Join(" ", e.Hyperparameters.Select(h => $"{h.Field}={h.Value}"))),
-                $"{e.Objective.Metric} ({(e.Objective.Direction == ObjectiveDirection.Maximize ? "max" : "min")})",
+                $"{EvaluationMetrics.Name(e.Objective.Metric)} ({e.Objective.Mode.ToString().ToLowerInvariant()})",
                 e.Value.ToString("F4", CultureInfo.InvariantCulture));
         return table;
     }

@@ -1,7 +1,9 @@
 using System.CommandLine;
 using System.Globalization;
 using ExperimentGrid.Contracts;
+using ExperimentGrid.Core.Metrics;
 using ExperimentGrid.Core.Sweeps;
+using ExperimentGrid.Core.Training;
 using ExperimentGrid.Runtime.Hosting;
 using ExperimentGrid.Runtime.Slots;
 using Spectre.Console;
@@ -165,7 +167,7 @@ internal static class SweepCommand
     /// <summary>Every trial the sweep has started, from the one snapshot the sweep grain gives.</summary>
     private static Table TrialTable(SweepSnapshot sweep)
     {
-        var table = new Table().AddColumns("trial", "hyperparameters", "status", "attempts", "epoch", "step", "loss", "samples/s", sweep.Objective?.Metric ?? "objective", "error");
+        var table = new Table().AddColumns("trial", "hyperparameters", "status", "attempts", "epoch", "step", "loss", "samples/s", sweep.Objective is { } objective ? EvaluationMetrics.Name(objective.Metric) : "objective", "error");
         foreach (var trial in sweep.Trials)
         {
             // A slot's heartbeats before the first optimizer step (loading the model) carry no progress yet.

@@ -74,7 +74,7 @@ internal static class TrainCommand
 
     private static void Render(TrialResult result)
     {
-        var metrics = result.Epochs[0].Validation.Values().Select(v => TrialRunner.Name(v.Metric));
+        var metrics = result.Epochs[0].Validation.Values().Select(v => EvaluationMetrics.Name(v.Metric));
         var epochs = new Table().Title($"Epochs ({result.Spec.EvalSplit})").AddColumns(["epoch", "train loss", .. metrics, "samples/s", "tokens/s", "seconds"]);
         foreach (var e in result.Epochs)
             epochs.AddRow([$"{e.Epoch}", $"{e.TrainLoss:F4}", .. e.Validation.Values().Select(v => $"{v.Value:F4}"),
@@ -88,7 +88,7 @@ internal static class TrainCommand
             ? $"{result.Spec.BatchSize}, in micro-batches of {result.MicroBatchSize}"
             : $"{result.Spec.BatchSize}");
         summary.AddRow("training throughput", $"{result.SamplesPerSecond:F1} samples/s, {result.TokensPerSecond:F0} tokens/s");
-        summary.AddRow("wall time", $"{result.WallSeconds:F1} s on {result.Device} in {ComputePrecisions.Name(result.Spec.Precision)}");
+        summary.AddRow("wall time", $"{result.WallSeconds:F1} s on {result.Device} in {EnumNames.Name(result.Spec.Precision)}");
         summary.AddRow("model", Markup.Escape(result.ModelDirectory ?? "(not saved)"));
         AnsiConsole.Write(summary);
     }
@@ -97,7 +97,7 @@ internal static class TrainCommand
     public static Table MetricsTable(EvaluationMetrics metrics, string split)
     {
         var table = new Table().Title("Result").AddColumns("metric", "value");
-        foreach (var value in metrics.Values()) table.AddRow($"{split} {TrialRunner.Name(value.Metric)}", $"{value.Value:F4}");
+        foreach (var value in metrics.Values()) table.AddRow($"{split} {EvaluationMetrics.Name(value.Metric)}", $"{value.Value:F4}");
         return table;
     }
 

@@ -19,28 +19,6 @@ public enum MaskingStrategy
     WholeWord,
 }
 
-public static class MaskingStrategies
-{
-    public static string Name(MaskingStrategy strategy) =>
-        typeof(MaskingStrategy).GetField(strategy.ToString())!.GetCustomAttribute<JsonStringEnumMemberNameAttribute>()!.Name;
-
-    public static IReadOnlyList<string> Names { get; } = [.. Enum.GetValues<MaskingStrategy>().Select(Name)];
-
-    /// <summary>A strategy's name, or with an underscore (whole_word) as YAML keys are written.</summary>
-    public static bool TryParse(string? text, out MaskingStrategy strategy)
-    {
-        var name = text?.Trim().Replace('_', '-');
-        foreach (var candidate in Enum.GetValues<MaskingStrategy>())
-        {
-            if (!string.Equals(Name(candidate), name, StringComparison.OrdinalIgnoreCase)) continue;
-            strategy = candidate;
-            return true;
-        }
-        strategy = default;
-        return false;
-    }
-}
-
 /// <summary>
 /// What masking needs to know of a tokenizer. <paramref name="SpecialIds"/> are never masked; as transformers'
 /// get_special_tokens_mask, that is every special token ([UNK] and [MASK] too), not only [CLS], [SEP] and [PAD].

@@ -1,3 +1,4 @@
+using System.Text.Json;
 using System.Text.Json.Serialization;
 
 namespace ExperimentGrid.Core.Metrics;
@@ -36,6 +37,22 @@ public abstract record EvaluationMetrics(int Examples, double Loss)
         foreach (var value in Values())
             if (value.Metric == metric) return value.Value;
         return null;
+    }
+
+    /// <summary>A metric's one spelling, in specs, JSON, logs, tables and metric labels: f1, accuracy, perplexity.</summary>
+    public static string Name(EvaluationMetric metric) => JsonNamingPolicy.KebabCaseLower.ConvertName(metric.ToString());
+
+    /// <summary>The metric <see cref="Name"/> spells as <paramref name="name"/>, ignoring case and surrounding space.</summary>
+    public static bool TryParse(string name, out EvaluationMetric metric)
+    {
+        foreach (var candidate in Enum.GetValues<EvaluationMetric>())
+        {
+            if (!string.Equals(Name(candidate), name.Trim(), StringComparison.OrdinalIgnoreCase)) continue;
+            metric = candidate;
+            return true;
+        }
+        metric = default;
+        return false;
     }
 
     /// <summary>Loss and perplexity improve downwards; every other metric upwards.</summary>

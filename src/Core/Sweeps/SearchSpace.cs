@@ -63,7 +63,9 @@ public sealed class SearchSpace : IReadOnlyList<SweepTrial>
         var settings = Settings(index);
         var problems = new List<SpecProblem>();
         var spec = _build(settings, problems);
-        IReadOnlyList<Hyperparameter> hyperparameters = [.. settings.Select(s => new Hyperparameter(s.Field.Name, s.Text))];
+        // A List, not a collection expression: trials travel to grains and their state, whose serializer needs a
+        // collection type it knows, not one the compiler made.
+        var hyperparameters = settings.Select(s => new Hyperparameter(s.Field.Name, s.Text)).ToList();
         return new Suggestion(Id(index), hyperparameters, spec, spec is null ? string.Join("; ", problems) : null);
     }
 

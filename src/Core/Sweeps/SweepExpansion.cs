@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
+using ExperimentGrid.Core.Data;
 using ExperimentGrid.Core.Import;
 using ExperimentGrid.Core.Metrics;
 using ExperimentGrid.Core.Modeling;
@@ -33,6 +34,7 @@ internal sealed partial class SweepExpansion(SweepSpec spec, string source, Sour
     private static readonly TrialField MaxLengthField = TrialSchema.Field(nameof(TrialSpec.MaxLength));
     private static readonly TrialField FreezeField = TrialSchema.Field(nameof(TrialSpec.Freeze));
     private static readonly TrialField TaskField = TrialSchema.Field(nameof(TrialSpec.Task));
+    private static readonly TrialField LabelNamesField = TrialSchema.Field(nameof(TrialSpec.LabelNames));
 
     /// <summary>Each problem, and the line of the path or its nearest written parent, by which they are ordered.</summary>
     private readonly List<(long? Line, SpecProblem Problem)> _problems = [];
@@ -266,11 +268,10 @@ internal sealed partial class SweepExpansion(SweepSpec spec, string source, Sour
         return [null];
     }
 
-    private static string MetricName(EvaluationMetric metric) => metric.ToString().ToLowerInvariant();
 
     private SweepObjective? Objective()
     {
-        var metrics = string.Join(", ", Enum.GetValues<EvaluationMetric>().Select(MetricName));
+        var metrics = string.Join(", ", Enum.GetValues<EvaluationMetric>().Select(EvaluationMetrics.Name));
         if (spec.Objective is not { } objective)
         {
             Problem("objective", $"required, e.g. objective: {{ metric: f1, mode: max }} (metrics: {metrics})");
@@ -279,7 +280,7 @@ internal sealed partial class SweepExpansion(SweepSpec spec, string source, Sour
         EvaluationMetric? metric = null;
         if (objective.Metric is null)
             Problem("objective.metric", $"required (one of {metrics})");
-        else if (Enum.GetValues<EvaluationMetric>().Where(m => string.Equals(MetricName(m), objective.Metric.Trim(), StringComparison.OrdinalIgnoreCase)).ToList() is [var found])
+        else if (EvaluationMetrics.TryParse(objective.Metric, out var found))
             metric = found;
         else
             Problem("objective.metric", $"'{objective.Metric}' is not a metric (allowed: {metrics})");
@@ -371,11 +372,62 @@ internal sealed partial class SweepExpansion(SweepSpec spec, string source, Sour
         var task = values[TaskField] as TaskKind? ?? defaults.Task;
         if (objective is not null && TaskMetrics.Reported(task) is var reported && !reported.Contains(objective.Metric))
         {
-            problems.Add(new SpecProblem("objective.metric", null, $"task {TaskKinds.Name(task)} does not report {MetricName(objective.Metric)} " +
-                $"(it reports {string.Join(", ", reported.Select(MetricName))})"));
+            problems.Add(new SpecProblem("objective.metric", null, $"task {TaskKinds.Name(task)} does not report {EvaluationMetrics.Name(objective.Metric)} " +
+                $"(it reports {string.Join(", ", reported.Select(EvaluationMetrics.Name))})"));
         }
         if (trialSpec is null || model is null || data is not { } resolved || !FitsModel(trialSpec, values, model, problems)) return null;
-        return trialSpec with { Model = model, DataRoot = resolved.Root, Dataset = resolved.Dataset };
+        var trial = trialSpec with { Model = model, DataRoot = resolved.Root, Dataset = resolved.Dataset };
+        return FitsData(trial, values, problems) ? trial : null;
+    }
+
+    /// <summary>
+    /// Whether label_names, where given, names every label of the training split: a class id beyond them, or a tag
+    /// they leave out, fails the trial only once it has loaded its data, after its retries. A split that cannot be
+    /// read here is left for the trial, which names the file when it runs.
+    /// </summary>
+    private bool FitsData(TrialSpec trial, TrialValues values, List<SpecProblem> problems)
+    {
+        if (trial.LabelNames is not { } names || trial is { Task: TaskKind.SetFit, SamplesPerClass: 0 }) return true;
+        var tagged = trial.Task == TaskKind.TokenClassification;
+        if (!tagged && trial.Task is not (TaskKind.TextClassification or TaskKind.SetFit)) return true;
+        var key = (tagged, trial.Dataset, trial.DataRoot, trial.TrainSplit, trial.LabelColumn);
+        if (!_trainLabels.TryGetValue(key, out var labels)) _trainLabels[key] = labels = TrainLabels(trial, tagged);
+        var misfit = labels switch
+        {
+            null => null,
+            { Highest: { } highest } when highest.Label >= names.Count =>
+                $"{names.Count} names, but {labels.File}:{highest.Line} has class id {highest.Label}; name every class id from 0 to {highest.Label}",
+            { Tags: { } tags } when tags.Except(names).Order(StringComparer.Ordinal).ToList() is [_, ..] unnamed =>
+                $"leaves out tags that {labels.File} uses: {string.Join(", ", unnamed)}",
+            _ => null,
+        };
+        if (misfit is not null) problems.Add(values.Problem(LabelNamesField, misfit));
+        return misfit is null;
+    }
+
+    /// <summary>A training split's highest class id (with its line) or its tags; null where it cannot be read.</summary>
+    private sealed record SplitLabels(string File, (int Label, int Line)? Highest, IReadOnlyList<string>? Tags);
+
+    /// <summary>Read once per split: a sweep's trials mostly share one.</summary>
+    private readonly Dictionary<(bool, string, string?, string, string), SplitLabels?> _trainLabels = [];
+
+    private static SplitLabels? TrainLabels(TrialSpec trial, bool tagged)
+    {
+        try
+        {
+            if (tagged)
+            {
+                var path = DatasetLocator.ResolveSplit(trial.Dataset, trial.TrainSplit, trial.DataRoot, TokenClassificationData.Extensions);
+                return new SplitLabels(path, null, [.. TokenClassificationData.Read(path).SelectMany(s => s.Tags).Distinct()]);
+            }
+            var file = DatasetLocator.ResolveSplit(trial.Dataset, trial.TrainSplit, trial.DataRoot);
+            var highest = TextClassificationData.Read(file, trial.TextColumn, trial.LabelColumn).MaxBy(e => e.Label)!;
+            return new SplitLabels(file, (highest.Label, highest.Line), null);
+        }
+        catch (Exception e) when (e is IOException or DatasetException or UnauthorizedAccessException)
+        {
+            return null;
+        }
     }
 
     /// <summary>

@@ -111,7 +111,7 @@ public abstract class EncoderTrainable<TModel, TExample> : ISupervisedTrainable
         _stepsPerEpoch = (_train.Count + Spec.BatchSize - 1) / Spec.BatchSize;
         _optimizer = Optimization.AdamW(_model, Spec.LearningRate, Spec.WeightDecay);
         Logger.LogInformation("{Train} training and {Eval} evaluation examples, freeze {Freeze}, {Trainable:N0} of {Total:N0} parameters trainable, on {Device} in {Precision}",
-            _train.Count, validationExamples, freeze, TrainableParameters, TotalParameters, Device, ComputePrecisions.Name(Spec.Precision));
+            _train.Count, validationExamples, freeze, TrainableParameters, TotalParameters, Device, EnumNames.Name(Spec.Precision));
     }
 
     public EpochResult Step(CancellationToken cancellationToken = default)
@@ -235,7 +235,7 @@ public abstract class EncoderTrainable<TModel, TExample> : ISupervisedTrainable
     }
 
     private static string MetricsText(EvaluationMetrics metrics) =>
-        string.Join(", ", metrics.Values().Select(v => $"{TrialRunner.Name(v.Metric)} {v.Value:F4}"));
+        string.Join(", ", metrics.Values().Select(v => $"{EvaluationMetrics.Name(v.Metric)} {v.Value:F4}"));
 
     public virtual void SaveModel(string directory) => ModelDirectory.Save(directory, Model, Config, Tokenizer);
 

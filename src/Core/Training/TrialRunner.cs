@@ -56,9 +56,6 @@ public static class TrialRunner
 
     public static string ToJson<T>(T value) => JsonSerializer.Serialize(value, Json);
 
-    /// <summary>A metric's name as JSON, specs and logs write it: f1, accuracy, perplexity.</summary>
-    public static string Name(Metrics.EvaluationMetric metric) => JsonNamingPolicy.KebabCaseLower.ConvertName(metric.ToString());
-
     /// <summary>A run on this machine alone: nobody schedules, drains or takes over the trial; progress goes to the caller.</summary>
     private sealed class ProgressObserver(IProgress<TrainingProgress>? progress) : ITrialObserver
     {

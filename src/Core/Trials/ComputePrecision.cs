@@ -17,24 +17,6 @@ public enum ComputePrecision
 
 public static class ComputePrecisions
 {
-    public static string Name(ComputePrecision precision) =>
-        typeof(ComputePrecision).GetField(precision.ToString())!.GetCustomAttribute<JsonStringEnumMemberNameAttribute>()!.Name;
-
-    public static IReadOnlyList<string> Names { get; } = [.. Enum.GetValues<ComputePrecision>().Select(Name)];
-
-    public static bool TryParse(string? text, out ComputePrecision precision)
-    {
-        var name = text?.Trim();
-        foreach (var candidate in Enum.GetValues<ComputePrecision>())
-        {
-            if (!string.Equals(Name(candidate), name, StringComparison.OrdinalIgnoreCase)) continue;
-            precision = candidate;
-            return true;
-        }
-        precision = default;
-        return false;
-    }
-
     /// <summary>The dtype matmuls and attention run in.</summary>
     public static ScalarType ComputeType(ComputePrecision precision) => precision == ComputePrecision.Bf16 ? ScalarType.BFloat16 : ScalarType.Float32;
 

@@ -36,8 +36,7 @@ public static class TaskKinds
         return names;
     }
 
-    public static string Name(TaskKind kind) =>
-        typeof(TaskKind).GetField(kind.ToString())!.GetCustomAttribute<JsonStringEnumMemberNameAttribute>()!.Name;
+    public static string Name(TaskKind kind) => EnumNames.Name(kind);
 
     public static IEnumerable<string> Names => ByName.Keys;
 

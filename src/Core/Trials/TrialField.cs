@@ -153,8 +153,8 @@ public sealed class TrialField
             return new(text => (text.Split(',', StringSplitOptions.TrimEntries), null), value => string.Join(",", (IReadOnlyList<string>)value));
         if (type == typeof(FreezeDepth)) return new(ParseFreeze, value => value.ToString()!);
         if (type == typeof(TaskKind)) return Named<TaskKind>(noun, TaskKinds.Names, TaskKinds.TryParse, TaskKinds.Name);
-        if (type == typeof(ComputePrecision)) return Named<ComputePrecision>(noun, ComputePrecisions.Names, ComputePrecisions.TryParse, ComputePrecisions.Name);
-        if (type == typeof(MaskingStrategy)) return Named<MaskingStrategy>(noun, MaskingStrategies.Names, MaskingStrategies.TryParse, MaskingStrategies.Name);
+        if (type == typeof(ComputePrecision)) return Named<ComputePrecision>(noun, EnumNames.Of<ComputePrecision>(), EnumNames.TryParse, EnumNames.Name);
+        if (type == typeof(MaskingStrategy)) return Named<MaskingStrategy>(noun, EnumNames.Of<MaskingStrategy>(), EnumNames.TryParse, EnumNames.Name);
         return null;
     }
 

@@ -111,25 +111,19 @@ public sealed class SweepGrain(
         else await FillAsync();
     }
 
-    public async Task<TrialDirective> OnEpochAsync(SchedulerReport report)
+    public async Task<SchedulerDecision> OnEpochAsync(TrialReport report)
     {
-        if (_scheduler is null) return TrialDirective.Continue;
-        var trialReport = new TrialReport(report.TrialId, report.Epoch, report.Objective);
-        var decision = _scheduler.OnResult(trialReport);
+        if (_scheduler is null) return SchedulerDecision.Continue;
+        var decision = _scheduler.OnResult(report);
         // A trial resumed from an earlier checkpoint repeats epochs: the scheduler gave the same decision, and the
         // searcher and the log hear each epoch once.
         if (_reported.Add((report.TrialId, report.Epoch)))
         {
-            _searcher!.OnEpoch(trialReport);
+            _searcher!.OnEpoch(report);
             S.Events.Add(new SweepEvent(SweepEventKind.Epoch, report.TrialId, report.Epoch, report.Objective));
             await SaveAsync();
         }
-        return decision switch
-        {
-            SchedulerDecision.Pause => TrialDirective.Pause,
-            SchedulerDecision.Stop => TrialDirective.Stop,
-            _ => TrialDirective.Continue,
-        };
+        return decision;
     }
 
     public Task CancelAsync() => StopAsync(ByUser, SweepStatus.Cancelled);
@@ -149,16 +143,15 @@ public sealed class SweepGrain(
             }
         }));
         var snapshots = live.Where(l => l.Snapshot?.Definition is not null).ToDictionary(l => l.TrialId, l => l.Snapshot!);
-        var metric = _plan is null ? null : TrialRunner.Name(_plan.Objective.Metric);
         return new SweepSnapshot(
             this.GetPrimaryKeyString(),
             S.Name,
             S.Submission is null ? SweepStatus.Unknown : S.Status,
-            _plan is null ? null : ToObjective(_plan.Objective),
+            _plan?.Objective,
             _plan?.MaxConcurrentTrials,
             [.. S.Trials.Select(t => snapshots.TryGetValue(t.TrialId, out var trial)
                 ? new SweepTrialView(t.TrialId, trial.Status, t.Hyperparameters, trial.Attempts, trial.Silo, trial.Progress,
-                    trial.Outcome?.Objective ?? trial.LastEval.FirstOrDefault(m => m.Metric == metric)?.Value, trial.Error)
+                    trial.Outcome?.Objective ?? trial.LastEval.Where(m => m.Metric == _plan!.Objective.Metric).Select(m => (double?)m.Value).FirstOrDefault(), trial.Error)
                 : new SweepTrialView(t.TrialId, t.Status, t.Hyperparameters, t.Attempts, null, null, t.Objective, t.Error))],
             S.SubmittedAt,
             _plan?.Trials.Count ?? 0,
@@ -246,7 +239,7 @@ public sealed class SweepGrain(
             TrialId = suggestion.Id,
             // A List, not a collection expression: the embedded store writes the runtime type's name, and a
             // compiler-made read-only list type cannot be resolved when the state is read back.
-            Hyperparameters = suggestion.Hyperparameters.Select(h => new HyperparameterValue(h.Field, h.Value)).ToList(),
+            Hyperparameters = [.. suggestion.Hyperparameters],
             Status = suggestion.Spec is null ? TrialStatus.Failed : TrialStatus.Pending,
             Error = suggestion.Problem,
         };
@@ -382,13 +375,10 @@ public sealed class SweepGrain(
     private TrialDefinition Definition(Suggestion suggestion) => new(
         this.GetPrimaryKeyString(),
         suggestion.Id,
-        TrialRunner.ToJson(suggestion.Spec!),
-        suggestion.Hyperparameters.Select(h => new HyperparameterValue(h.Field, h.Value)).ToList(),
-        ToObjective(_plan!.Objective),
+        suggestion.Spec!,
+        suggestion.Hyperparameters,
+        _plan!.Objective,
         _plan.Retries + 1,
         suggestion.Spec!.Epochs,
         _plan.CheckpointEvery);
-
-    private static Objective ToObjective(SweepObjective objective) =>
-        new(TrialRunner.Name(objective.Metric), objective.Mode == ObjectiveMode.Max ? ObjectiveDirection.Maximize : ObjectiveDirection.Minimize);
 }

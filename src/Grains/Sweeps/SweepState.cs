@@ -1,4 +1,5 @@
 using ExperimentGrid.Contracts;
+using ExperimentGrid.Core.Sweeps;
 using ExperimentGrid.Grains.Trials;
 
 namespace ExperimentGrid.Grains.Sweeps;
@@ -32,7 +33,7 @@ public sealed class SweepState
 public sealed class SweepTrialRecord
 {
     [Id(0)] public string TrialId { get; set; } = "";
-    [Id(1)] public List<HyperparameterValue> Hyperparameters { get; set; } = [];
+    [Id(1)] public List<Hyperparameter> Hyperparameters { get; set; } = [];
     [Id(2)] public TrialStatus Status { get; set; }
     [Id(3)] public double? Objective { get; set; }
     [Id(4)] public string? Error { get; set; }

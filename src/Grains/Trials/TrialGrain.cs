@@ -1,4 +1,6 @@
 using ExperimentGrid.Contracts;
+using ExperimentGrid.Core.Sweeps;
+using ExperimentGrid.Core.Training;
 using ExperimentGrid.Grains.Leaderboard;
 using ExperimentGrid.Grains.Queue;
 using ExperimentGrid.Grains.Sweeps;
@@ -25,7 +27,7 @@ public sealed class TrialGrain(
     private IWorkQueueGrain Queue => GrainFactory.GetGrain<IWorkQueueGrain>(0);
 
     /// <summary>The running attempt's last heartbeat: volatile, so never written.</summary>
-    private TrialProgress? _progress;
+    private TrainingProgress? _progress;
 
     private IGrainTimer? _leaseTimer;
 
@@ -70,37 +72,36 @@ public sealed class TrialGrain(
         return new TrialAssignment(Definition, S.Attempts, S.Checkpoint, options.Value.LeaseDuration);
     }
 
-    public Task<TrialDirective> HeartbeatAsync(int attempt, TrialProgress progress)
+    public Task<bool> HeartbeatAsync(int attempt, TrainingProgress? progress)
     {
-        if (!Holds(attempt)) return Task.FromResult(TrialDirective.Abandon);
+        if (!Holds(attempt)) return Task.FromResult(false);
         _progress = progress;
         S.LeaseExpires = DateTimeOffset.UtcNow + options.Value.LeaseDuration;
-        return Task.FromResult(TrialDirective.Continue);
+        return Task.FromResult(true);
     }
 
-    public async Task<TrialDirective> ReportEpochAsync(int attempt, EpochReport report)
+    public async Task<SchedulerDecision?> ReportEpochAsync(int attempt, EpochReport report)
     {
-        if (!Holds(attempt)) return TrialDirective.Abandon;
+        if (!Holds(attempt)) return null;
         S.Checkpoint = report.Checkpoint;
         S.CheckpointStep = report.GlobalStep;
         S.LastEval = [.. report.Metrics];
         S.LeaseExpires = DateTimeOffset.UtcNow + options.Value.LeaseDuration;
         await state.WriteStateAsync();
-        var decision = await Sweep.OnEpochAsync(new SchedulerReport(Definition.TrialId, report.Epoch, report.Objective));
-        if (decision != TrialDirective.Pause) return decision;
+        var decision = await Sweep.OnEpochAsync(new TrialReport(Definition.TrialId, report.Epoch, report.Objective));
         // Paused: back to the queue's end, to resume from this epoch's checkpoint once a slot is free.
-        await RequeueAsync();
-        return TrialDirective.Pause;
+        if (decision == SchedulerDecision.Pause) await RequeueAsync();
+        return decision;
     }
 
-    public async Task<TrialDirective> ReportCheckpointAsync(int attempt, int globalStep, string checkpoint)
+    public async Task<bool> ReportCheckpointAsync(int attempt, int globalStep, string checkpoint)
     {
-        if (!Holds(attempt)) return TrialDirective.Abandon;
+        if (!Holds(attempt)) return false;
         S.Checkpoint = checkpoint;
         S.CheckpointStep = globalStep;
         S.LeaseExpires = DateTimeOffset.UtcNow + options.Value.LeaseDuration;
         await state.WriteStateAsync();
-        return TrialDirective.Continue;
+        return true;
     }
 
     public async Task<bool> CompleteAsync(int attempt, TrialOutcome outcome)

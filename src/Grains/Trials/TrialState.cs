@@ -1,4 +1,5 @@
 using ExperimentGrid.Contracts;
+using ExperimentGrid.Core.Metrics;
 
 namespace ExperimentGrid.Grains.Trials;
 
@@ -18,7 +19,7 @@ public sealed class TrialState
     [Id(4)] public string? Silo { get; set; }
     /// <summary>Written at transitions only; heartbeats renew it in memory, and an activation grants a fresh lease.</summary>
     [Id(5)] public DateTimeOffset LeaseExpires { get; set; }
-    [Id(7)] public List<MetricReading> LastEval { get; set; } = [];
+    [Id(7)] public List<MetricValue> LastEval { get; set; } = [];
     [Id(8)] public string? Checkpoint { get; set; }
     [Id(9)] public int CheckpointStep { get; set; }
     [Id(10)] public int? ResumedFromStep { get; set; }

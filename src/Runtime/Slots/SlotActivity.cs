@@ -1,12 +1,14 @@
 using System.Collections.Concurrent;
-using ExperimentGrid.Contracts;
+using ExperimentGrid.Core.Metrics;
+using ExperimentGrid.Core.Training;
 
 namespace ExperimentGrid.Runtime.Slots;
 
 /// <summary>A trial on one of this silo's slots, as the metrics read it.</summary>
-public sealed record RunningTrial(string SweepId, string TrialId, string Metric)
+public sealed record RunningTrial(string SweepId, string TrialId, EvaluationMetric Metric)
 {
-    public TrialProgress? Progress { get; set; }
+    /// <summary>The last optimizer step's progress; null while the trial sets up.</summary>
+    public TrainingProgress? Progress { get; set; }
 
     /// <summary>The objective's metric at the last epoch's evaluation; null before the first epoch ends.</summary>
     public double? LastEval { get; set; }

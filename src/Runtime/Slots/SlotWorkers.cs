@@ -117,7 +117,7 @@ public sealed class SlotWorkers(
         var heartbeat = Task.Run(() => HeartbeatAsync(trial, assignment, running, observer, lost, ended.Token), CancellationToken.None);
         try
         {
-            var spec = System.Text.Json.JsonSerializer.Deserialize<TrialSpec>(definition.SpecJson, TrialRunner.Json)! with { Device = slot.Device };
+            var spec = definition.Spec with { Device = slot.Device };
             _logger.LogInformation("Slot {Slot}: trial {Trial}, attempt {Attempt}{Resume}", slot, definition.Key, assignment.Attempt,
                 assignment.ResumeCheckpoint is null ? "" : $", resuming from {assignment.ResumeCheckpoint}");
             var checkpoints = new CheckpointFolder(Path.Combine(options.Value.Roots.CheckpointRoot, definition.SweepId, definition.TrialId), $"a{assignment.Attempt}-");
@@ -168,11 +168,10 @@ public sealed class SlotWorkers(
         {
             while (await timer.WaitForNextTickAsync(ended))
             {
-                if (observer.Latest is { } p) running.Progress = new TrialProgress(p.Epoch, p.Epochs, p.Step, p.TotalSteps, p.Loss, p.SamplesPerSecond, p.TokensPerSecond);
+                running.Progress = observer.Latest;
                 try
                 {
-                    var progress = running.Progress ?? new TrialProgress(0, assignment.Definition.Epochs, 0, 0, double.NaN, 0, 0);
-                    if (await trial.HeartbeatAsync(assignment.Attempt, progress).WaitAsync(ended) == TrialDirective.Abandon)
+                    if (!await trial.HeartbeatAsync(assignment.Attempt, running.Progress).WaitAsync(ended))
                     {
                         await lost.CancelAsync();
                         return;

@@ -22,7 +22,7 @@ internal sealed class TrialGrainObserver(
     ILogger logger,
     Slot slot) : ITrialObserver
 {
-    private readonly EvaluationMetric _metric = Enum.Parse<EvaluationMetric>(assignment.Definition.Objective.Metric.Replace("-", ""), ignoreCase: true);
+    private readonly EvaluationMetric _metric = assignment.Definition.Objective.Metric;
     private volatile TrainingProgress? _latest;
 
     /// <summary>The last optimizer step's progress, which the heartbeat sends: reporting each step would flood the grain.</summary>
@@ -36,22 +36,16 @@ internal sealed class TrialGrainObserver(
     {
         var objective = epoch.Validation.Value(_metric) ?? double.NaN;
         running.LastEval = objective;
-        var report = new EpochReport(epoch.Epoch, epoch.GlobalStep, epoch.TrainLoss, objective, Readings(epoch.Validation),
+        var report = new EpochReport(epoch.Epoch, epoch.GlobalStep, epoch.TrainLoss, objective, epoch.Validation.Values(),
             checkpoint ?? throw new UnreachableException("a slot's session always writes checkpoints."));
-        return trial.ReportEpochAsync(assignment.Attempt, report).GetAwaiter().GetResult() switch
-        {
-            TrialDirective.Continue => SchedulerDecision.Continue,
-            TrialDirective.Pause => SchedulerDecision.Pause,
-            TrialDirective.Stop => SchedulerDecision.Stop,
-            _ => throw Lost(),
-        };
+        return trial.ReportEpochAsync(assignment.Attempt, report).GetAwaiter().GetResult() ?? throw Lost();
     }
 
     public bool OnCheckpoint(int globalStep, string checkpoint)
     {
         try
         {
-            if (trial.ReportCheckpointAsync(assignment.Attempt, globalStep, checkpoint).GetAwaiter().GetResult() != TrialDirective.Abandon) return true;
+            if (trial.ReportCheckpointAsync(assignment.Attempt, globalStep, checkpoint).GetAwaiter().GetResult()) return true;
             // Called within the trainable's step: the session stops at the next step, seeing the cancellation.
             lost.Cancel();
             return false;
@@ -69,7 +63,7 @@ internal sealed class TrialGrainObserver(
         var final = result.Final;
         return trial.CompleteAsync(assignment.Attempt, new TrialOutcome(
             final.Value(_metric) ?? double.NaN,
-            Readings(final),
+            final.Values(),
             result.EpochsTrained,
             result.GlobalStep,
             result.SamplesPerSecond,
@@ -97,7 +91,4 @@ internal sealed class TrialGrainObserver(
         lost.Cancel();
         return new OperationCanceledException(lost.Token);
     }
-
-    private static List<MetricReading> Readings(EvaluationMetrics metrics) =>
-        [.. metrics.Values().Select(v => new MetricReading(TrialRunner.Name(v.Metric), v.Value))];
 }

@@ -2,12 +2,18 @@ using ExperimentGrid.Grains;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Orleans.Runtime.Hosting;
+using Orleans.Serialization;
 using Orleans.Serialization.Serializers;
 using Orleans.Storage;
 
 namespace ExperimentGrid.Runtime.Storage;
 
-/// <summary>The two durable stores a silo can run on. Each registers grain state under <see cref="StorageNames"/>.</summary>
+/// <summary>
+/// The two durable stores a silo can run on. Each registers grain state under <see cref="StorageNames"/>, written by
+/// Orleans' own serializer: grain state holds Core's types (a trial's spec, its objective and metrics), which reach the
+/// wire and the store through the same surrogates, versioned by field id. Orleans' default for storage, a JSON
+/// serializer of its own, would instead write .NET type names and reflect over Core's records.
+/// </summary>
 public static class GridStoreExtensions
 {
     /// <summary>
@@ -22,11 +28,12 @@ public static class GridStoreExtensions
             o.Invariant = GridDatabase.Invariant;
             o.ConnectionString = connectionString;
         });
-        silo.AddAdoNetGrainStorage(StorageNames.Grid, o =>
+        silo.AddAdoNetGrainStorage(StorageNames.Grid, options => options.Configure<Serializer>((o, serializer) =>
         {
             o.Invariant = GridDatabase.Invariant;
             o.ConnectionString = connectionString;
-        });
+            o.GrainStorageSerializer = new OrleansGrainStorageSerializer(serializer);
+        }));
         silo.UseAdoNetReminderService(o =>
         {
             o.Invariant = GridDatabase.Invariant;
@@ -44,7 +51,8 @@ public static class GridStoreExtensions
         silo.Services.AddSingleton(_ => new EmbeddedStore(directory));
         silo.Services.AddHostedService(sp => sp.GetRequiredService<EmbeddedStore>());
         silo.Services.AddGrainStorage(StorageNames.Grid, (sp, name) => new FileGrainStorage(
-            name, sp.GetRequiredService<EmbeddedStore>(), sp.GetRequiredService<IGrainStorageSerializer>(), sp.GetRequiredService<IActivatorProvider>()));
+            name, sp.GetRequiredService<EmbeddedStore>(), new OrleansGrainStorageSerializer(sp.GetRequiredService<Serializer>()),
+            sp.GetRequiredService<IActivatorProvider>()));
         silo.AddReminders();
         silo.Services.AddSingleton<IReminderTable, FileReminderTable>();
         return silo;

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using ExperimentGrid.Core.Sweeps;
+using ExperimentGrid.TestSupport;
 
 namespace ExperimentGrid.Core.Tests.Sweeps;
 
@@ -10,19 +11,7 @@ public sealed class SearchSpaceTests : IDisposable
 
     public void Dispose() => _fixture.Dispose();
 
-    /// <summary>Five fields of ten values each: 10^5 configurations.</summary>
-    private static string HundredThousand(string extra = "") => $"""
-        name: huge
-        objective: {"{ metric: f1 }"}
-        trial: {"{ dataset: reviews }"}
-        grid:
-          learning_rate: [{string.Join(", ", Enumerable.Range(1, 10).Select(i => $"{i}.0e-5"))}]
-          batch_size: [{string.Join(", ", Enumerable.Range(1, 10).Select(i => i * 4))}]
-          weight_decay: [{string.Join(", ", Enumerable.Range(0, 10).Select(i => $"0.0{i}"))}]
-          epochs: [{string.Join(", ", Enumerable.Range(1, 10))}]
-          max_length: [{string.Join(", ", Enumerable.Range(1, 10).Select(i => i * 16))}]
-        {extra}
-        """;
+    private static string HundredThousand(string extra = "") => SweepSpecs.HundredThousandPoints("huge", "{ dataset: reviews }") + extra;
 
     [Fact]
     public void A_grid_of_ten_to_the_fifth_points_is_checked_and_indexed_without_building_its_trials()

@@ -25,6 +25,7 @@ public sealed class SweepExampleTests : IDisposable
         { "masked-lm-masking.yaml", 2 * 3, TaskKind.MaskedLm, EvaluationMetric.Perplexity, ObjectiveMode.Min },
         { "conll2003-ner-epochs.yaml", 2, TaskKind.TokenClassification, EvaluationMetric.F1, ObjectiveMode.Max },
         { "setfit-samples.yaml", 4, TaskKind.SetFit, EvaluationMetric.F1, ObjectiveMode.Max },
+        { "rotten-tomatoes-random.yaml", 24, TaskKind.TextClassification, EvaluationMetric.F1, ObjectiveMode.Max },
     };
 
     [Fact]
@@ -55,5 +56,17 @@ public sealed class SweepExampleTests : IDisposable
 
         Assert.Equal(["0", "3", "5", "all"], plan.Trials.Select(t => Assert.Single(t.Hyperparameters).Value));
         Assert.All(plan.Trials, t => Assert.Equal((2e-5, 16, 0.01, 1, "rotten_tomatoes"), (t.Spec.LearningRate, t.Spec.BatchSize, t.Spec.WeightDecay, t.Spec.Epochs, t.Spec.Dataset)));
+    }
+
+    [Fact]
+    public void The_random_example_is_bounded_by_its_budgets_and_pruned_by_asha()
+    {
+        var plan = SweepSpec.Load(Path.Combine(ExamplesDirectory(), "rotten-tomatoes-random.yaml"))
+            .Expand(new SweepRoots(DatasetLocator.DefaultDataRoot(), [], _checkpoints));
+
+        Assert.Equal(new SweepBudget(24, TimeSpan.FromHours(2), 3), plan.Budget);
+        Assert.Equal(new AshaSettings(1, 2, 3), plan.Scheduler);
+        Assert.All(plan.Trials, t => Assert.InRange(t.Spec.LearningRate, 1e-5, 2e-4));
+        Assert.Equal(["batch_size", "learning_rate", "warmup_ratio", "weight_decay"], plan.Trials[0].Hyperparameters.Select(h => h.Field).Order());
     }
 }
