@@ -84,7 +84,10 @@ public sealed class SweepRestartTests
             await second.WaitHealthyAsync(TimeSpan.FromMinutes(1));
             using var restarted = await SiloClients.ConnectGatewayAsync(second.Ports.Gateway, ClusterId);
             var grains = restarted.Services.GetRequiredService<IClusterClient>();
-            var end = await GridWorld.WaitForEndAsync(grains.GetGrain<ISweepGrain>(SweepId), TimeSpan.FromSeconds(45), grains: grains);
+            // A hang guard, not a timing: the sweep ends about 6 s after the restart (the killed trial waits out its
+            // lease). Were the kill to fall between a trial's end and its sweep's hearing of it, the trial would
+            // tell the sweep at its reminder's next tick, up to a minute later.
+            var end = await GridWorld.WaitForEndAsync(grains.GetGrain<ISweepGrain>(SweepId), TimeSpan.FromSeconds(90), grains: grains);
 
             Assert.Equal((SweepStatus.Finished, SweepGrain.Exhausted), (end.Status, end.EndReason));
             Assert.Equal(Enumerable.Range(1, 12).Select(i => $"t{i:D3}"), end.Trials.Select(t => t.TrialId));
