@@ -1,11 +1,5 @@
-using System.Diagnostics;
 using ExperimentGrid.Contracts;
-using ExperimentGrid.Runtime.Slots;
-using ExperimentGrid.Runtime.Storage;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
-using Orleans.Configuration;
+using ExperimentGrid.TestSupport;
 
 namespace ExperimentGrid.GridBenchmarks;
 
@@ -42,9 +36,6 @@ public sealed record Workload(int Trials, int TrainLimit, int ThreadsPerSilo)
 /// <summary>One trial's record, as its grain kept it.</summary>
 public sealed record TrialTiming(string TrialId, double Seconds, int Attempts);
 
-/// <summary>Cores busy on average during the sweep: in the silo processes, and elsewhere on the machine (null off Linux).</summary>
-public sealed record CpuUse(double Silos, double? Elsewhere);
-
 /// <summary>What one silo count measured.</summary>
 /// <param name="TrialStarts">Per silo, the trial attempts its slot started.</param>
 /// <param name="Warnings">Per silo, the warnings and errors it logged between the submission and the sweep's end.</param>
@@ -65,8 +56,6 @@ public sealed record RunResult(int Silos, TimeSpan Healthy, TimeSpan Wall, IRead
 /// <summary>Starts a cluster of silo processes on a new database, runs the sweep on it, and stops it.</summary>
 public static class GridRun
 {
-    public static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(100);
-    private static readonly TimeSpan StartLimit = TimeSpan.FromMinutes(3);
     private static readonly TimeSpan SweepLimit = TimeSpan.FromMinutes(30);
     private const string SweepId = "gridbench";
 
@@ -76,112 +65,41 @@ public static class GridRun
         var logs = Directory.CreateDirectory(Path.Combine(paths.Logs, $"{silos}-silo{(silos == 1 ? "" : "s")}")).FullName;
         var checkpoints = Path.Combine(paths.Work, "checkpoints", runId);
         await using var database = await FreshDatabase.CreateAsync(postgres, runId, cancellationToken);
-        var launch = new SiloLaunch(database.ConnectionString, runId, paths.Home, paths.DataRoot, checkpoints, logs, workload.ThreadsPerSilo);
-        var processes = new List<SiloProcess>();
+        var launch = new SiloLaunch(SiloExecutable.Silo,
+            [.. SiloLaunch.PostgresArguments(database.ConnectionString, runId), "--slots", "cpu:1", "--checkpoints", checkpoints, "--data-root", paths.DataRoot],
+            logs)
+        {
+            Environment = new Dictionary<string, string>
+            {
+                // The silos import nothing: the model is already in the cache this home names.
+                ["EXPERIMENTGRID_HOME"] = paths.Home,
+                // libtorch sizes its intra-op pool from these when it loads; by default each silo would take every core.
+                ["OMP_NUM_THREADS"] = $"{workload.ThreadsPerSilo}",
+                ["MKL_NUM_THREADS"] = $"{workload.ThreadsPerSilo}",
+            },
+        };
         try
         {
-            var starting = Stopwatch.StartNew();
-            for (var i = 0; i < silos; i++) processes.Add(SiloProcess.Start(launch));
-            await Task.WhenAll(processes.Select(p => p.WaitHealthyAsync(StartLimit, cancellationToken)));
-            var healthy = starting.Elapsed;
-            Program.Progress($"{silos} silo(s) healthy after {healthy.TotalSeconds:F1} s; submitting {workload.Trials} trials");
-
-            var client = await ConnectAsync(database.ConnectionString, runId, cancellationToken);
+            await using var cluster = await Cluster.StartAsync(silos, launch, database.ConnectionString, runId, cancellationToken);
+            Program.Progress($"{silos} silo(s) healthy after {cluster.Healthy.TotalSeconds:F1} s; submitting {workload.Trials} trials");
             try
             {
-                var grains = client.Services.GetRequiredService<IClusterClient>();
                 // Start-up and shutdown warnings (a watchdog complaining of a slow start, a client's connection reset) are not the sweep's.
-                var warningsBefore = processes.Select(p => p.Warnings).ToList();
-                var (wall, trials, cpu) = await RunSweepAsync(grains, workload, paths.Model, processes, cancellationToken);
-                return new RunResult(silos, healthy, wall, trials, cpu, [.. processes.Select(p => p.TrialStarts)],
-                    [.. processes.Select((p, i) => p.Warnings - warningsBefore[i])]);
+                var warningsBefore = cluster.Silos.Select(p => p.Warnings).ToList();
+                var run = await cluster.RunSweepAsync(SweepId, new SweepSubmission("gridbench.yaml", workload.Spec(paths.Model)), SweepLimit, cancellationToken);
+                var trials = await cluster.TrialTimingsAsync(run.End);
+                return new RunResult(silos, cluster.Healthy, run.Wall, trials, run.Cpu, [.. cluster.Silos.Select(p => p.TrialStarts)],
+                    [.. cluster.Silos.Select((p, i) => p.Warnings - warningsBefore[i])]);
             }
-            finally
+            catch (Exception e) when (e is not OperationCanceledException)
             {
-                await client.StopAsync(CancellationToken.None);
-                client.Dispose();
+                throw cluster.Failure(e);
             }
-        }
-        catch (Exception e) when (e is not OperationCanceledException && processes.Count > 0)
-        {
-            // What the silos logged is the only account of a failure in other processes.
-            throw new BenchmarkException($"{e.Message}\n{string.Join('\n', processes.Select(p => p.Tail(30)))}\n(whole logs in {logs})");
         }
         finally
         {
-            foreach (var process in processes) process.Dispose();
             // Every trial writes a checkpoint at its epoch's end, model and optimizer state, a few hundred MB each.
             if (Directory.Exists(checkpoints)) Directory.Delete(checkpoints, recursive: true);
         }
-    }
-
-    private static async Task<(TimeSpan Wall, List<TrialTiming> Trials, CpuUse Cpu)> RunSweepAsync(
-        IGrainFactory grains, Workload workload, string model, IReadOnlyList<SiloProcess> silos, CancellationToken cancellationToken)
-    {
-        var sweep = grains.GetGrain<ISweepGrain>(SweepId);
-        // The machine's CPU time less the silos' is PostgreSQL, this client and whatever else ran: a job sharing the CPU shows there.
-        var machineBefore = Machine.BusyCpuTime();
-        var silosBefore = SilosCpuTime(silos);
-        // Any silo that exits spoils the measurement; a call to a grain it held would only time out 30 s later.
-        var anyExit = Task.WhenAny(silos.Select(s => s.ExitAsync()));
-        async Task<T> UnlessASiloExits<T>(Task<T> call)
-        {
-            if (await Task.WhenAny(call, anyExit) != call)
-                foreach (var silo in silos) silo.EnsureRunning("during the sweep");
-            return await call;
-        }
-
-        var clock = Stopwatch.StartNew();
-        await UnlessASiloExits(sweep.SubmitAsync(new SweepSubmission("gridbench.yaml", workload.Spec(model))));
-        SweepSnapshot end;
-        while (true)
-        {
-            end = await UnlessASiloExits(sweep.GetAsync());
-            if (end.Status is SweepStatus.Finished or SweepStatus.Cancelled) break;
-            if (clock.Elapsed > SweepLimit)
-                throw new BenchmarkException($"the sweep did not end within {SweepLimit.TotalMinutes:F0} minutes: {string.Join(", ", end.Trials.Select(t => $"{t.TrialId}={t.Status}"))}");
-            await Task.Delay(PollInterval, cancellationToken);
-        }
-        var wall = clock.Elapsed;
-        var siloSeconds = (SilosCpuTime(silos) - silosBefore).TotalSeconds;
-        var machineSeconds = (Machine.BusyCpuTime() - machineBefore)?.TotalSeconds;
-        var cpu = new CpuUse(siloSeconds / wall.TotalSeconds, (machineSeconds - siloSeconds) / wall.TotalSeconds);
-
-        var trials = new List<TrialTiming>();
-        foreach (var trial in end.Trials)
-        {
-            var snapshot = await grains.GetGrain<ITrialGrain>(TrialKeys.Format(SweepId, trial.TrialId)).GetAsync();
-            if (snapshot is not { Status: TrialStatus.Completed, Outcome: { } outcome })
-                throw new BenchmarkException($"trial {trial.TrialId} ended {snapshot.Status} after {snapshot.Attempts} attempt(s): {snapshot.Error ?? "no error recorded"}");
-            trials.Add(new TrialTiming(trial.TrialId, outcome.Seconds, snapshot.Attempts));
-        }
-        return (wall, trials, cpu);
-    }
-
-    private static TimeSpan SilosCpuTime(IReadOnlyList<SiloProcess> silos) => silos.Aggregate(TimeSpan.Zero, (sum, silo) => sum + silo.CpuTime);
-
-    private static async Task<IHost> ConnectAsync(string postgres, string clusterId, CancellationToken cancellationToken)
-    {
-        var builder = Host.CreateApplicationBuilder();
-        // Stdout is the report alone; the client's warnings go to stderr with the progress lines.
-        builder.Logging.ClearProviders();
-        builder.Logging.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
-        builder.Logging.SetMinimumLevel(LogLevel.Warning);
-        builder.UseOrleansClient(client =>
-        {
-            client.Configure<ClusterOptions>(o => (o.ClusterId, o.ServiceId) = (clusterId, clusterId));
-            client.UseAdoNetClustering(o => (o.Invariant, o.ConnectionString) = (GridDatabase.Invariant, postgres));
-        });
-        var host = builder.Build();
-        try
-        {
-            await host.StartAsync(cancellationToken);
-        }
-        catch (Exception e) when (e is not OperationCanceledException)
-        {
-            host.Dispose();
-            throw new BenchmarkException($"cannot connect an Orleans client to the silos: {e.Message}");
-        }
-        return host;
     }
 }

@@ -12,13 +12,15 @@ public sealed class BenchmarkException(string message) : Exception(message);
 /// <summary>The benchmark's flags, as given or defaulted.</summary>
 public sealed record BenchmarkSettings(string Postgres, IReadOnlyList<int> Silos, Workload Workload, FileInfo? Markdown);
 
-/// <summary>Where the benchmark keeps its files: the silos' home with the imported model, the datasets, and the silos' logs.</summary>
 public sealed record BenchmarkPaths(string Work, string Home, string Model, string DataRoot, string Logs);
 
 public static class Program
 {
     private const string Model = "minilm";
     private static readonly IReadOnlyList<int> DefaultSilos = [1, 2, 3];
+    private const int DefaultTrials = 6;
+    private const int FakeSilos = 2;
+    private const int FakeTrials = 1000;
 
     public static Task<int> Main(string[] args)
     {
@@ -31,43 +33,64 @@ public static class Program
         var silos = new Option<IReadOnlyList<int>>("--silos")
         {
             // No DefaultValueFactory: help would print the default list as "1|2|3", which is not how the flag is written.
-            Description = $"Silo counts to measure, comma-separated; each silo is a process with one CPU slot [default: {string.Join(',', DefaultSilos)}]",
+            Description = "Silo counts to measure, comma-separated; each silo is a process with one CPU slot " +
+                          $"[default: {string.Join(',', DefaultSilos)}; with --fake, one count, {FakeSilos}]",
             CustomParser = ParseSilos,
         };
-        var trials = Positive("--trials", 6, "Trials in the sweep, one per seed.");
-        var trainLimit = Positive("--train-limit", 64, "Training examples per trial.");
-        var threads = Positive("--threads-per-silo", 1, "libtorch intra-op threads of each silo (OMP_NUM_THREADS and MKL_NUM_THREADS).");
+        var trials = new Option<int?>("--trials") { Description = $"Trials in the sweep [default: {DefaultTrials}, one per seed; with --fake, {FakeTrials}]" };
+        trials.Validators.Add(result =>
+        {
+            if (result.GetValueOrDefault<int?>() is < 1 and var n) result.AddError($"--trials: must be at least 1, got {n}.");
+        });
+        var trainLimit = Positive("--train-limit", 64, "Training examples per MiniLM trial.");
+        var threads = Positive("--threads-per-silo", 1, "libtorch intra-op threads of each MiniLM silo (OMP_NUM_THREADS and MKL_NUM_THREADS).");
+        var fake = new Option<bool>("--fake")
+        {
+            Description = $"Measure the grid alone: a random search of fake trainables ({FakeWorkload.StepsPerEpoch} steps of " +
+                          $"{FakeWorkload.StepMilliseconds} ms) on fake silo processes (tests/ExperimentGrid.FakeSilo), then a " +
+                          $"{FakeWorkload.GridPoints}-point grid submitted and cancelled.",
+        };
         var markdown = new Option<FileInfo?>("--markdown") { Description = "Also write the Markdown report to this file." };
         var root = new RootCommand(
-            "Measures the grid's scheduling overhead: one sweep of small MiniLM trials on 1, 2 and 3 silo processes on loopback, " +
-            "its wall time against the sum of its trials' times, and prints a Markdown report.")
+            "Measures the grid's scheduling overhead: one sweep of small MiniLM trials on 1, 2 and 3 silo processes on loopback " +
+            "(or, with --fake, 1,000 fake trials on 2), its wall time against the sum of its trials' times, and prints a Markdown report.")
         {
-            postgres, silos, trials, trainLimit, threads, markdown,
+            postgres, silos, trials, trainLimit, threads, fake, markdown,
         };
-        root.SetAction((parse, cancellationToken) => RunAsync(
-            new BenchmarkSettings(
-                parse.GetValue(postgres)!,
-                parse.GetValue(silos) ?? DefaultSilos,
-                new Workload(parse.GetValue(trials), parse.GetValue(trainLimit), parse.GetValue(threads)),
-                parse.GetValue(markdown)),
-            args, cancellationToken));
+        root.Validators.Add(result =>
+        {
+            if (!(result.GetResult(fake)?.GetValueOrDefault<bool>() ?? false)) return;
+            if (result.GetResult(trainLimit) is { Implicit: false }) result.AddError("--train-limit: fake trials read no data; not used with --fake.");
+            if (result.GetResult(threads) is { Implicit: false }) result.AddError("--threads-per-silo: fake silos load no libtorch threads; not used with --fake.");
+            if (result.GetResult(silos)?.GetValueOrDefault<IReadOnlyList<int>>() is { Count: > 1 })
+                result.AddError($"--silos: --fake measures one silo count; give one, e.g. {FakeSilos}.");
+        });
+        root.SetAction((parse, cancellationToken) =>
+        {
+            var markdownFile = parse.GetValue(markdown);
+            if (parse.GetValue(fake))
+            {
+                var workload = new FakeWorkload(parse.GetValue(trials) ?? FakeTrials, parse.GetValue(silos)?.Single() ?? FakeSilos);
+                return RunFakeAsync(parse.GetValue(postgres)!, workload, markdownFile, args, cancellationToken);
+            }
+            return RunAsync(
+                new BenchmarkSettings(
+                    parse.GetValue(postgres)!,
+                    parse.GetValue(silos) ?? DefaultSilos,
+                    new Workload(parse.GetValue(trials) ?? DefaultTrials, parse.GetValue(trainLimit), parse.GetValue(threads)),
+                    markdownFile),
+                args, cancellationToken);
+        });
         // Ctrl+C and SIGTERM cancel the run, which then stops its silos and drops its database; System.CommandLine
         // handles neither unless given a timeout, and this one leaves room for both.
         return root.Parse(args).InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = TimeSpan.FromSeconds(15) });
     }
 
-    private static async Task<int> RunAsync(BenchmarkSettings settings, string[] args, CancellationToken cancellationToken)
-    {
-        var total = Stopwatch.StartNew();
-        var loadBefore = LoadAverage.Read();
-        Progress($"load average before: {loadBefore?.ToString() ?? "unknown"}");
-        try
+    private static Task<int> RunAsync(BenchmarkSettings settings, string[] args, CancellationToken cancellationToken) =>
+        FrameAsync(settings.Postgres, settings.Markdown, async (server, loadBefore, total) =>
         {
-            var server = FreshDatabase.Describe(settings.Postgres);
-            await FreshDatabase.CheckAsync(settings.Postgres, cancellationToken);
             var paths = Prepare();
             Progress($"PostgreSQL at {server}; silo logs in {paths.Logs}");
-
             var results = new List<RunResult>();
             foreach (var count in settings.Silos)
             {
@@ -77,11 +100,37 @@ public static class Program
                          $"idle slot time {result.IdleSlotSecondsPerTrial:F2} s per trial");
                 results.Add(result);
             }
+            return (Report.Render(settings, Command(args), server, results, loadBefore, LoadAverage.Read(), total.Elapsed), paths.Logs);
+        }, cancellationToken);
 
-            var report = Report.Render(settings, Command(args), server, results, loadBefore, LoadAverage.Read(), total.Elapsed);
+    private static Task<int> RunFakeAsync(string postgres, FakeWorkload workload, FileInfo? markdown, string[] args, CancellationToken cancellationToken) =>
+        FrameAsync(postgres, markdown, async (server, loadBefore, total) =>
+        {
+            var logs = Directory.CreateDirectory(Path.Combine(WorkDirectory, "logs", $"{DateTime.Now:yyyyMMdd-HHmmss}")).FullName;
+            Progress($"PostgreSQL at {server}; silo logs in {logs}");
+            var result = await FakeRun.MeasureAsync(workload, WorkDirectory, postgres, logs, cancellationToken);
+            Progress($"{result.Trials.Count} trials in {result.Sweep.Wall.TotalSeconds:F1} s: overhead {result.OverheadSecondsPerTrial * 1000:F1} ms per trial");
+            return (Report.RenderFake(Command(args), server, result, loadBefore, LoadAverage.Read(), total.Elapsed), logs);
+        }, cancellationToken);
+
+    /// <summary>
+    /// What both modes do around their measurement: check the server first, print the report (and write it to
+    /// --markdown), and turn problems the user can act on into one "error:" line.
+    /// </summary>
+    private static async Task<int> FrameAsync(string postgres, FileInfo? markdown,
+        Func<string, LoadAverage?, Stopwatch, Task<(string Report, string Logs)>> measure, CancellationToken cancellationToken)
+    {
+        var total = Stopwatch.StartNew();
+        var loadBefore = LoadAverage.Read();
+        Progress($"load average before: {loadBefore?.ToString() ?? "unknown"}");
+        try
+        {
+            var server = FreshDatabase.Describe(postgres);
+            await FreshDatabase.CheckAsync(postgres, cancellationToken);
+            var (report, logs) = await measure(server, loadBefore, total);
             Console.Out.Write(report);
-            if (settings.Markdown is { } file) await File.WriteAllTextAsync(file.FullName, report, CancellationToken.None);
-            Progress($"done in {total.Elapsed.TotalMinutes:F1} min; silo logs in {paths.Logs}");
+            if (markdown is { } file) await File.WriteAllTextAsync(file.FullName, report, CancellationToken.None);
+            Progress($"done in {total.Elapsed.TotalMinutes:F1} min; silo logs in {logs}");
             return 0;
         }
         catch (BenchmarkException e)
@@ -96,10 +145,12 @@ public static class Program
         }
     }
 
+    private static string WorkDirectory => Path.Combine(Path.GetTempPath(), "experimentgrid-gridbench");
+
     /// <summary>The bundled model imported into the silos' home, and the data root holding the dataset.</summary>
     private static BenchmarkPaths Prepare()
     {
-        var work = Path.Combine(Path.GetTempPath(), "experimentgrid-gridbench");
+        var work = WorkDirectory;
         var home = Path.Combine(work, "home");
         var dataRoot = DatasetLocator.DefaultDataRoot();
         if (!Directory.Exists(Path.Combine(dataRoot, Workload.Dataset)))

@@ -1,13 +1,8 @@
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
 using ExperimentGrid.Contracts;
 using ExperimentGrid.Core.Import;
-using ExperimentGrid.Runtime.Storage;
+using ExperimentGrid.TestSupport;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
-using Orleans.Configuration;
 
 namespace ExperimentGrid.Grid.Tests;
 
@@ -29,14 +24,20 @@ public sealed class SiloFailoverTests
         var checkpoints = Path.Combine(directory.Path, "checkpoints");
         var logs = Directory.CreateDirectory(Path.Combine(AppContext.BaseDirectory, "failover-logs", $"{DateTime.UtcNow:yyyyMMdd-HHmmss}")).FullName;
 
-        using var first = SiloProcess.Start(database.ConnectionString, home, dataRoot, checkpoints, logs);
-        using var second = SiloProcess.Start(database.ConnectionString, home, dataRoot, checkpoints, logs);
+        var launch = new SiloLaunch(SiloExecutable.Silo,
+            [.. SiloLaunch.PostgresArguments(database.ConnectionString, ClusterId), "--slots", "cpu:1", "--checkpoints", checkpoints, "--data-root", dataRoot, "--lease", "5"],
+            logs)
+        {
+            Environment = new Dictionary<string, string> { ["EXPERIMENTGRID_HOME"] = home },
+        };
+        using var first = SiloProcess.Start(launch);
+        using var second = SiloProcess.Start(launch);
         try
         {
-            await first.WaitHealthyAsync();
-            await second.WaitHealthyAsync();
+            await first.WaitHealthyAsync(TimeSpan.FromMinutes(2));
+            await second.WaitHealthyAsync(TimeSpan.FromMinutes(2));
 
-            using var client = await ConnectAsync(database.ConnectionString);
+            using var client = await SiloClients.ConnectPostgresAsync(database.ConnectionString, ClusterId);
             var grains = client.Services.GetRequiredService<IClusterClient>();
             var sweep = grains.GetGrain<ISweepGrain>("failover");
             // 96 examples in batches of 8: 12 steps an epoch, 48 in all, a checkpoint every 5 steps and at each epoch's end.
@@ -86,114 +87,5 @@ public sealed class SiloFailoverTests
         }
         Assert.Fail("no running trial wrote a checkpoint within 4 minutes");
         throw new UnreachableException();
-    }
-
-    private static async Task<IHost> ConnectAsync(string postgres)
-    {
-        var builder = Host.CreateApplicationBuilder();
-        builder.Logging.SetMinimumLevel(LogLevel.Warning);
-        builder.UseOrleansClient(client =>
-        {
-            client.Configure<ClusterOptions>(o => (o.ClusterId, o.ServiceId) = (ClusterId, ClusterId));
-            client.UseAdoNetClustering(o => (o.Invariant, o.ConnectionString) = (GridDatabase.Invariant, postgres));
-        });
-        var host = builder.Build();
-        await host.StartAsync();
-        return host;
-    }
-
-    /// <summary>A silo as users start one: `dotnet ExperimentGrid.Silo.dll` with flags, in its own process.</summary>
-    private sealed class SiloProcess : IDisposable
-    {
-        private readonly Process _process;
-        private readonly int _httpPort;
-        private readonly StreamWriter _log;
-
-        private SiloProcess(Process process, int siloPort, int httpPort, StreamWriter log) =>
-            (_process, SiloPort, _httpPort, _log) = (process, siloPort, httpPort, log);
-
-        public int SiloPort { get; }
-        public bool HasExited => _process.HasExited;
-
-        public static SiloProcess Start(string postgres, string home, string dataRoot, string checkpoints, string logs)
-        {
-            var (siloPort, gatewayPort, httpPort) = (FreePort(), FreePort(), FreePort());
-            var dll = Path.Combine(AppContext.BaseDirectory, "ExperimentGrid.Silo.dll");
-            var start = new ProcessStartInfo("dotnet")
-            {
-                ArgumentList =
-                {
-                    dll, "--postgres", postgres, "--address", "127.0.0.1", "--slots", "cpu:1", "--cluster-id", ClusterId, "--service-id", ClusterId,
-                    "--silo-port", $"{siloPort}", "--gateway-port", $"{gatewayPort}", "--http-port", $"{httpPort}",
-                    "--checkpoints", checkpoints, "--data-root", dataRoot, "--lease", "5",
-                },
-                RedirectStandardOutput = true,
-                RedirectStandardError = true,
-            };
-            start.Environment["EXPERIMENTGRID_HOME"] = home;
-            var log = new StreamWriter(Path.Combine(logs, $"silo-{siloPort}.log")) { AutoFlush = true };
-            var process = Process.Start(start)!;
-            // Read the output as it comes, so that a chatty silo never blocks on a full pipe.
-            process.OutputDataReceived += (_, line) => Write(log, line.Data);
-            process.ErrorDataReceived += (_, line) => Write(log, line.Data);
-            process.BeginOutputReadLine();
-            process.BeginErrorReadLine();
-            return new SiloProcess(process, siloPort, httpPort, log);
-        }
-
-        /// <summary>The last <paramref name="lines"/> lines this silo wrote.</summary>
-        public string Tail(int lines)
-        {
-            lock (_log)
-            {
-                var path = ((FileStream)_log.BaseStream).Name;
-                using var reader = new StreamReader(new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite));
-                var all = reader.ReadToEnd().Split('\n');
-                return $"--- silo on port {SiloPort}{(HasExited ? " (exited)" : "")}, last {lines} lines:\n{string.Join('\n', all.TakeLast(lines))}";
-            }
-        }
-
-        private static void Write(StreamWriter log, string? line)
-        {
-            if (line is null) return;
-            lock (log) log.WriteLine($"{DateTime.UtcNow:HH:mm:ss.fff} {line}");
-        }
-
-        public async Task WaitHealthyAsync()
-        {
-            using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
-            for (var i = 0; i < 240; i++)
-            {
-                Assert.False(_process.HasExited, $"silo on port {SiloPort} exited with code {(_process.HasExited ? _process.ExitCode : 0)} while starting");
-                try
-                {
-                    if ((await http.GetAsync(new Uri($"http://127.0.0.1:{_httpPort}/healthz"))).IsSuccessStatusCode) return;
-                }
-                catch (HttpRequestException)
-                {
-                    // Not listening yet.
-                }
-                await Task.Delay(500);
-            }
-            Assert.Fail($"silo on port {SiloPort} was not healthy within 2 minutes");
-        }
-
-        /// <summary>SIGKILL: the process gets no chance to stop its slots or leave the cluster.</summary>
-        public void Kill() => _process.Kill(entireProcessTree: true);
-
-        public void Dispose()
-        {
-            if (!_process.HasExited) _process.Kill(entireProcessTree: true);
-            _process.WaitForExit();
-            _process.Dispose();
-            lock (_log) _log.Dispose();
-        }
-
-        private static int FreePort()
-        {
-            using var listener = new TcpListener(IPAddress.Loopback, 0);
-            listener.Start();
-            return ((IPEndPoint)listener.LocalEndpoint).Port;
-        }
     }
 }

@@ -91,8 +91,6 @@ public static class GridSilo
         return builder;
     }
 
-    public static WebApplication Build(SiloOptions options) => Build(CreateBuilder(options));
-
     public static WebApplication Build(WebApplicationBuilder builder)
     {
         var app = builder.Build();

@@ -3,6 +3,7 @@ using System.CommandLine.Parsing;
 using System.Net;
 using ExperimentGrid.Runtime.Slots;
 using ExperimentGrid.Runtime.Storage;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 
 namespace ExperimentGrid.Runtime.Hosting;
@@ -12,7 +13,11 @@ public static class SiloCommand
 {
     private const int UsageError = 2;
 
-    public static Command Configure(Command command)
+    /// <param name="services">
+    /// Runs on the silo's services after GridSilo has registered its own: a host that trains something else (a fake
+    /// trainable in tests) adds or replaces services there and keeps every flag and behaviour of the real silo.
+    /// </param>
+    public static Command Configure(Command command, Action<IServiceCollection>? services = null)
     {
         var defaults = new SiloOptions();
         var postgres = new Option<string>("--postgres")
@@ -98,17 +103,19 @@ public static class SiloCommand
                 Address = parse.GetValue(address),
                 Kubernetes = parse.GetValue(kubernetes),
             };
-            return RunAsync(options, parse.InvocationConfiguration.Error, cancellation);
+            return RunAsync(options, parse.InvocationConfiguration.Error, cancellation, services);
         });
         return command;
     }
 
     /// <summary>Runs the silo until the process is told to stop; problems a user can fix become one line and exit code 2.</summary>
-    public static async Task<int> RunAsync(SiloOptions options, TextWriter error, CancellationToken cancellationToken)
+    public static async Task<int> RunAsync(SiloOptions options, TextWriter error, CancellationToken cancellationToken, Action<IServiceCollection>? services = null)
     {
         try
         {
-            await using var app = GridSilo.Build(options);
+            var builder = GridSilo.CreateBuilder(options);
+            services?.Invoke(builder.Services);
+            await using var app = GridSilo.Build(builder);
             await app.RunAsync(cancellationToken);
             return 0;
         }
