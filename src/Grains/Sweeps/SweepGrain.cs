@@ -35,6 +35,9 @@ public sealed class SweepGrain(
     /// <summary>The suggestions of trials that have not ended: what re-initializing a trial after a crash needs.</summary>
     private readonly Dictionary<string, Suggestion> _active = [];
 
+    /// <summary>Created trials whose grain has not yet been initialized, for the timer to try again.</summary>
+    private readonly HashSet<string> _uninitialized = [];
+
     /// <summary>Which active trials are running now; the rest wait in the queue. Kept in memory only: a restart re-reads it.</summary>
     private readonly HashSet<string> _running = [];
 
@@ -92,7 +95,7 @@ public sealed class SweepGrain(
         {
             if (update.Status == TrialStatus.Running) _running.Add(update.TrialId);
             else _running.Remove(update.TrialId);
-            await FillAsync();
+            FillSoon();
             return;
         }
         record.Status = update.Status;
@@ -107,7 +110,7 @@ public sealed class SweepGrain(
         await SaveAsync();
         // A fill checks the budgets first: this end may have spent one (max_failures, max_trials).
         if (S.EndReason is not null) await FinishIfIdleAsync(S.EndReason);
-        else await FillAsync();
+        else FillSoon();
     }
 
     public async Task<SchedulerDecision> OnEpochAsync(TrialReport report)
@@ -220,13 +223,53 @@ public sealed class SweepGrain(
                 if (suggestions.Count == 0) break;
                 foreach (var suggestion in suggestions) Record(suggestion);
                 await SaveAsync();
-                foreach (var suggestion in suggestions.Where(s => s.Spec is not null)) await Trial(suggestion.Id).InitializeAsync(Definition(suggestion));
+                await InitializeAsync(suggestions.Where(s => s.Spec is not null).Select(s => s.Id));
             }
             await FinishIfIdleAsync(_searcher!.Exhausted ? Exhausted : null);
         }
         finally
         {
             _filling = false;
+        }
+    }
+
+    /// <summary>
+    /// Fills after the current call has returned: a trial that tells its sweep it started or ended is waiting on a
+    /// slot's thread, and creating the next trial (a state write, the trial's own write, its reminder, the queue) is no
+    /// reason to hold that slot. Reentrancy runs the fill between other calls; a failure is the next tick's to repair.
+    /// </summary>
+    private void FillSoon() => _ = FillOrLogAsync();
+
+    private async Task FillOrLogAsync()
+    {
+        try
+        {
+            await FillAsync();
+        }
+        catch (Exception e)
+        {
+            logger.LogWarning(e, "Sweep {Sweep}: creating trials failed; the next tick tries again", this.GetPrimaryKeyString());
+        }
+    }
+
+    /// <summary>
+    /// Initializes created trials' grains, which queues them. One that is not reached (its silo is being declared dead)
+    /// stays in <see cref="_uninitialized"/> for the timer's next tick: until then it exists only in this sweep's state.
+    /// </summary>
+    private async Task InitializeAsync(IEnumerable<string> trialIds)
+    {
+        foreach (var id in trialIds.ToList())
+        {
+            try
+            {
+                await Trial(id).InitializeAsync(Definition(_active[id]));
+                _uninitialized.Remove(id);
+            }
+            catch (Exception e) when (ClusterFaults.IsUnreachable(e))
+            {
+                _uninitialized.Add(id);
+                logger.LogDebug(e, "Initializing trial {Trial} did not reach it", id);
+            }
         }
     }
 
@@ -302,6 +345,7 @@ public sealed class SweepGrain(
                 first = false;
                 await ResumeAsync();
             }
+            else if (_uninitialized.Count > 0) await InitializeAsync(_uninitialized);
             if (S.EndReason is not null) await CancelActiveAsync();
             else if (S.Status == SweepStatus.Running && BudgetSpent() is { } reason) await StopAsync(reason);
         }, new GrainTimerCreationOptions
@@ -314,18 +358,22 @@ public sealed class SweepGrain(
         });
     }
 
+    /// <summary>
+    /// After an activation: initializes the active trials again (a crash may have come between creating one and
+    /// initializing it; initializing twice changes nothing), learns which run, and fills.
+    /// </summary>
     private async Task ResumeAsync()
     {
-        foreach (var (id, suggestion) in _active.ToList())
+        await InitializeAsync(_active.Keys);
+        foreach (var id in _active.Keys.Except(_uninitialized).ToList())
         {
             try
             {
-                await Trial(id).InitializeAsync(Definition(suggestion));
                 if ((await Trial(id).GetAsync()).Status == TrialStatus.Running) _running.Add(id);
             }
             catch (Exception e) when (ClusterFaults.IsUnreachable(e))
             {
-                logger.LogDebug(e, "Re-initializing trial {Trial} did not reach it", id);
+                logger.LogDebug(e, "Reading trial {Trial} did not reach it", id);
             }
         }
         await FillAsync();

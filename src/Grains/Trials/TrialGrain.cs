@@ -88,10 +88,27 @@ public sealed class TrialGrain(
         S.LastEval = [.. report.Metrics];
         S.LeaseExpires = DateTimeOffset.UtcNow + options.Value.LeaseDuration;
         await state.WriteStateAsync();
-        var decision = await Sweep.OnEpochAsync(new TrialReport(Definition.TrialId, report.Epoch, report.Objective));
+        var decision = await DecideAsync(new TrialReport(Definition.TrialId, report.Epoch, report.Objective));
         // Paused: back to the queue's end, to resume from this epoch's checkpoint once a slot is free.
         if (decision == SchedulerDecision.Pause) await RequeueAsync();
         return decision;
+    }
+
+    /// <summary>
+    /// The sweep's decision after an epoch. A sweep whose silo is leaving cannot answer for a while; the trial goes on
+    /// rather than fail, and that epoch is left out of the sweep's scheduler and searcher, which is the lesser harm.
+    /// </summary>
+    private async Task<SchedulerDecision> DecideAsync(TrialReport report)
+    {
+        try
+        {
+            return await Sweep.OnEpochAsync(report);
+        }
+        catch (Exception e) when (ClusterFaults.IsUnreachable(e))
+        {
+            logger.LogWarning(e, "Trial {Trial}: its sweep did not hear epoch {Epoch}; the trial goes on", Definition.Key, report.Epoch);
+            return SchedulerDecision.Continue;
+        }
     }
 
     public async Task<bool> ReportCheckpointAsync(int attempt, int globalStep, string checkpoint)

@@ -38,7 +38,7 @@ internal sealed class TrialGrainObserver(
         running.LastEval = objective;
         var report = new EpochReport(epoch.Epoch, epoch.GlobalStep, epoch.TrainLoss, objective, epoch.Validation.Values(),
             checkpoint ?? throw new UnreachableException("a slot's session always writes checkpoints."));
-        return trial.ReportEpochAsync(assignment.Attempt, report).GetAwaiter().GetResult() ?? throw Lost();
+        return WhileReachable("report the epoch of", () => trial.ReportEpochAsync(assignment.Attempt, report)) ?? throw Lost();
     }
 
     public bool OnCheckpoint(int globalStep, string checkpoint)
@@ -61,14 +61,14 @@ internal sealed class TrialGrainObserver(
     public bool OnCompleted(TrialResult result)
     {
         var final = result.Final;
-        return trial.CompleteAsync(assignment.Attempt, new TrialOutcome(
+        return WhileReachable("complete", () => trial.CompleteAsync(assignment.Attempt, new TrialOutcome(
             final.Value(_metric) ?? double.NaN,
             final.Values(),
             result.EpochsTrained,
             result.GlobalStep,
             result.SamplesPerSecond,
             result.WallSeconds,
-            result.ModelDirectory)).GetAwaiter().GetResult();
+            result.ModelDirectory)));
     }
 
     public bool OnGivenBack(int globalStep, string? checkpoint)
@@ -83,6 +83,35 @@ internal sealed class TrialGrainObserver(
         {
             logger.LogWarning(e, "Slot {Slot}: cannot give back trial {Trial}; it resumes when its lease runs out", slot, Key);
             return false;
+        }
+    }
+
+    /// <summary>
+    /// A call that a silo leaving the cluster interrupts (the trial grain's, or a grain it calls) is made again, with a
+    /// growing pause, for as long as the lease would last: the grain comes back on another silo once the cluster has
+    /// declared the old one dead, and still knows this attempt. Past that the trial is dropped, not failed: its lease
+    /// runs out and it resumes elsewhere from its last checkpoint, where failing it would spend a retry on a fault
+    /// that is not the trial's.
+    /// </summary>
+    private T WhileReachable<T>(string what, Func<Task<T>> call)
+    {
+        var deadline = DateTime.UtcNow + assignment.LeaseDuration;
+        for (var pause = TimeSpan.FromMilliseconds(500); ; pause *= 2)
+        {
+            try
+            {
+                return call().GetAwaiter().GetResult();
+            }
+            catch (Exception e) when (ClusterFaults.IsUnreachable(e) && !lost.IsCancellationRequested)
+            {
+                if (DateTime.UtcNow + pause > deadline)
+                {
+                    logger.LogWarning(e, "Slot {Slot}: cannot {What} trial {Trial}; dropped, it resumes when its lease runs out", slot, what, Key);
+                    throw Lost();
+                }
+                logger.LogInformation("Slot {Slot}: cannot {What} trial {Trial} yet ({Error}); trying again in {Pause}", slot, what, Key, e.Message, pause);
+                lost.Token.WaitHandle.WaitOne(pause);
+            }
         }
     }
 
