@@ -127,6 +127,24 @@ public sealed class EmbeddedStoreTests : IDisposable
         Assert.Equal($"{file}: grain state file is truncated.", e.Message);
     }
 
+    [Fact]
+    public async Task A_directory_of_an_earlier_versions_json_state_is_refused_before_the_silo_starts_and_left_as_it_was()
+    {
+        var grains = Directory.CreateDirectory(Path.Combine(StoreDirectory, "grains", StorageNames.Grid)).FullName;
+        var earlier = Path.Combine(grains, "leaderboard.state");
+        // Generation 1's header ("EGS1", a version, the key) and Orleans' JSON, as an earlier silo wrote them.
+        byte[] bytes = [.. "EGS1"u8, 1, 0, 0, 0, .. "\u0018leaderboard/all"u8, 1, .. "{\"$id\":\"1\"}"u8];
+        await File.WriteAllBytesAsync(earlier, bytes);
+        using var store = new EmbeddedStore(StoreDirectory);
+
+        var e = await Assert.ThrowsAsync<IOException>(() => store.StartingAsync(CancellationToken.None));
+
+        Assert.Contains($"{StoreDirectory}: 1 file(s) of grain state written by an earlier ExperimentGrid, in Orleans' JSON", e.Message);
+        Assert.Contains($"(the first: {earlier})", e.Message);
+        Assert.Contains("start the silo with --state on a new directory", e.Message);
+        Assert.Equal(bytes, await File.ReadAllBytesAsync(earlier));
+    }
+
     private async Task<EmbeddedStore> OpenAsync()
     {
         var store = new EmbeddedStore(StoreDirectory);

@@ -1,4 +1,5 @@
 using ExperimentGrid.Runtime.Storage;
+using Npgsql;
 
 namespace ExperimentGrid.Grid.Tests;
 
@@ -50,6 +51,31 @@ public sealed class SchemaScriptTests
         await Task.WhenAll(Enumerable.Range(0, 4).Select(_ => Task.Run(() => GridDatabase.InitializeAsync(database.ConnectionString))));
 
         Assert.Equal(ProviderQueryKeys.Length, (await TestPostgres.QueryAsync(database.ConnectionString, QueryRows)).Count);
+    }
+
+    [PostgresFact]
+    public async Task A_service_whose_grain_state_an_earlier_version_wrote_as_json_is_refused_and_its_rows_kept()
+    {
+        await using var database = await TestPostgres.CreateDatabaseAsync();
+        await GridDatabase.InitializeAsync(database.ConnectionString);
+        await using (var connection = new NpgsqlConnection(database.ConnectionString))
+        {
+            await connection.OpenAsync();
+            await using var insert = new NpgsqlCommand(
+                "INSERT INTO OrleansStorage (ServiceId, GrainTypeString, GrainIdN0, GrainIdN1, PayloadBinary, Version) VALUES " +
+                "('old', 'leaderboard', 1, 2, convert_to('{\"$id\":\"1\",\"$type\":\"LeaderboardState\"}', 'UTF8'), 1), " +
+                "('new', 'leaderboard', 1, 2, '\\x0102'::bytea, 1)", connection);
+            await insert.ExecuteNonQueryAsync();
+        }
+
+        var refused = await Assert.ThrowsAsync<GridDatabaseException>(() => GridDatabase.InitializeAsync(database.ConnectionString, "old"));
+        await GridDatabase.InitializeAsync(database.ConnectionString, "new");
+
+        Assert.Contains("1 row(s) of OrleansStorage hold service old's grain state as an earlier ExperimentGrid wrote it", refused.Message);
+        await using var check = new NpgsqlConnection(database.ConnectionString);
+        await check.OpenAsync();
+        await using var count = new NpgsqlCommand("SELECT count(*) FROM OrleansStorage", check);
+        Assert.Equal(2L, await count.ExecuteScalarAsync());
     }
 
     [Fact]

@@ -17,7 +17,7 @@ internal static class GridAdminCommands
         {
             try
             {
-                await GridDatabase.InitializeAsync(parse.GetValue(postgres)!, cancellation);
+                await GridDatabase.InitializeAsync(parse.GetValue(postgres)!, cancellationToken: cancellation);
                 Console.WriteLine($"schema applied to {GridDatabase.Describe(parse.GetValue(postgres)!)}");
                 return 0;
             }

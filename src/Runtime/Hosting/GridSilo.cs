@@ -68,7 +68,7 @@ public static class GridSilo
             });
             if (options.Postgres is { } postgres)
             {
-                silo.UseGridPostgres(postgres);
+                silo.UseGridPostgres(postgres, options.ServiceId);
                 if (options.Kubernetes)
                 {
                     // Only the ports: Kubernetes hosting advertises the pod's IP and listens on every address.

@@ -24,6 +24,7 @@ public sealed class EmbeddedStore(string directory) : IHostedLifecycleService, I
         {
             throw new IOException($"{Directory}: cannot create the state directory: {e.Message}", e);
         }
+        RefuseEarlierFormat();
         try
         {
             // On Linux, FileShare.None takes an exclusive flock, which the kernel drops if the process dies.
@@ -34,6 +35,32 @@ public sealed class EmbeddedStore(string directory) : IHostedLifecycleService, I
             throw new IOException($"{Directory}: the state directory is in use by another silo.", e);
         }
         return Task.CompletedTask;
+    }
+
+    /// <summary>What an earlier version's grain state is, and what to do about it.</summary>
+    internal const string EarlierFormat =
+        "grain state written by an earlier ExperimentGrid, in Orleans' JSON, which this version does not read (it writes Orleans' binary " +
+        "serialization). Nothing was changed: move the state directory aside, or start the silo with --state on a new directory.";
+
+    /// <summary>
+    /// Refuses, before Orleans starts, a directory that holds an earlier version's grain state: read as this
+    /// version's, every grain would fail when first activated, the leaderboard with it, and each trial would fail in
+    /// turn. Only each file's first four bytes are read.
+    /// </summary>
+    private void RefuseEarlierFormat()
+    {
+        var grains = Path.Combine(Directory, "grains");
+        if (!System.IO.Directory.Exists(grains)) return;
+        var earlier = System.IO.Directory.EnumerateFiles(grains, "*.state", SearchOption.AllDirectories).Where(IsEarlierFormat).ToList();
+        if (earlier.Count > 0)
+            throw new IOException($"{Directory}: {earlier.Count} file(s) of {EarlierFormat} (the first: {earlier[0]})");
+    }
+
+    private static bool IsEarlierFormat(string path)
+    {
+        Span<byte> magic = stackalloc byte[4];
+        using var file = File.OpenRead(path);
+        return file.Read(magic) == 4 && BitConverter.ToInt32(magic) == FileGrainStorage.JsonGeneration;
     }
 
     /// <summary>

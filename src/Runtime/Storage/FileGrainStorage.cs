@@ -13,8 +13,10 @@ namespace ExperimentGrid.Runtime.Storage;
 /// </summary>
 public sealed class FileGrainStorage : IGrainStorage
 {
-    // "EGS1" read as a little-endian integer: marks our files and their format's generation.
-    private const int Magic = 0x31534745;
+    // "EGS2" read as a little-endian integer: marks our files and their format's generation. Generation 1 held
+    // Orleans' JSON; 2 holds Orleans' binary serialization, with Core's types through the contracts' surrogates.
+    internal const int Magic = 0x32534745;
+    internal const int JsonGeneration = 0x31534745;
 
     private readonly string _directory;
     private readonly IGrainStorageSerializer _serializer;
@@ -94,7 +96,15 @@ public sealed class FileGrainStorage : IGrainStorage
         try
         {
             using var reader = new BinaryReader(new MemoryStream(bytes), Encoding.UTF8);
-            if (reader.ReadInt32() != Magic) throw new InvalidDataException($"{path}: not a grain state file.");
+            switch (reader.ReadInt32())
+            {
+                case Magic:
+                    break;
+                case JsonGeneration:
+                    throw new InvalidDataException($"{path}: {EmbeddedStore.EarlierFormat}");
+                default:
+                    throw new InvalidDataException($"{path}: not a grain state file.");
+            }
             var version = reader.ReadInt32();
             var storedKey = reader.ReadString();
             if (storedKey != key) throw new InvalidDataException($"{path}: holds the state of '{storedKey}', not of '{key}'.");

@@ -28,7 +28,8 @@ public static class GridDatabase
     /// the query rows. They run in one transaction under an advisory lock, because CREATE TABLE IF NOT EXISTS is not
     /// safe against a concurrent creator: two silos starting together would otherwise race to create the same tables.
     /// </summary>
-    public static async Task InitializeAsync(string connectionString, CancellationToken cancellationToken = default)
+    /// <param name="serviceId">A silo's service: its grain state, if written by an earlier version, is refused.</param>
+    public static async Task InitializeAsync(string connectionString, string? serviceId = null, CancellationToken cancellationToken = default)
     {
         var target = Describe(connectionString);
         await using var connection = new NpgsqlConnection(connectionString);
@@ -57,6 +58,24 @@ public static class GridDatabase
             }
         }
         await transaction.CommitAsync(cancellationToken);
+        if (serviceId is not null) await RefuseEarlierFormatAsync(connection, target, serviceId, cancellationToken);
+    }
+
+    /// <summary>
+    /// Refuses a database that holds an earlier version's grain state, written in Orleans' JSON (which begins
+    /// {"$id"): read as this version's binary state, every such grain would fail when first activated, and with the
+    /// leaderboard's, every trial in turn. Nothing is changed.
+    /// </summary>
+    private static async Task RefuseEarlierFormatAsync(NpgsqlConnection connection, string target, string serviceId, CancellationToken cancellationToken)
+    {
+        const string earlier = "SELECT count(*) FROM OrleansStorage WHERE ServiceId = $1 AND substring(PayloadBinary from 1 for 6) = '\\x7b2224696422'::bytea";
+        await using var count = new NpgsqlCommand(earlier, connection) { Parameters = { new() { Value = serviceId } } };
+        if (await count.ExecuteScalarAsync(cancellationToken) is long rows and > 0)
+        {
+            throw new GridDatabaseException($"{target}: {rows} row(s) of OrleansStorage hold service {serviceId}'s grain state as an earlier ExperimentGrid wrote it, " +
+                "in Orleans' JSON, which this version does not read (it writes Orleans' binary serialization). Nothing was changed: " +
+                "use a new --service-id or database, or delete those rows.");
+        }
     }
 
     /// <summary>Where a connection string points, without its password: for error messages and logs.</summary>

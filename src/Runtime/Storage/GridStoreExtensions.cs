@@ -20,9 +20,9 @@ public static class GridStoreExtensions
     /// A cluster: membership, grain state and reminders in PostgreSQL, through Orleans' AdoNet providers and the
     /// scripts in deploy/sql/, which the silo applies before Orleans starts.
     /// </summary>
-    public static ISiloBuilder UseGridPostgres(this ISiloBuilder silo, string connectionString)
+    public static ISiloBuilder UseGridPostgres(this ISiloBuilder silo, string connectionString, string serviceId)
     {
-        silo.Services.AddHostedService(_ => new DatabaseInitializer(connectionString));
+        silo.Services.AddHostedService(_ => new DatabaseInitializer(connectionString, serviceId));
         silo.UseAdoNetClustering(o =>
         {
             o.Invariant = GridDatabase.Invariant;
@@ -59,9 +59,9 @@ public static class GridStoreExtensions
     }
 
     /// <summary>Applies the schema in the host's starting phase, which completes before Orleans' silo starts.</summary>
-    private sealed class DatabaseInitializer(string connectionString) : IHostedLifecycleService
+    private sealed class DatabaseInitializer(string connectionString, string serviceId) : IHostedLifecycleService
     {
-        public Task StartingAsync(CancellationToken cancellationToken) => GridDatabase.InitializeAsync(connectionString, cancellationToken);
+        public Task StartingAsync(CancellationToken cancellationToken) => GridDatabase.InitializeAsync(connectionString, serviceId, cancellationToken);
         public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
         public Task StartedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
         public Task StoppingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
