@@ -48,6 +48,9 @@ public static class GridSilo
         builder.WebHost.ConfigureKestrel(kestrel => kestrel.ListenAnyIP(options.HttpPort));
         // Prometheus scrapes every few seconds; a log entry per request would bury the silo's own messages.
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        // A silo that cannot start (its state directory taken or from an earlier version, PostgreSQL unreachable) is
+        // told to the user in one line by whoever started it; the host's own log of it is a stack trace above that line.
+        builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.Critical);
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton(options.Slots);
         builder.Services.AddOpenTelemetry()
