@@ -19,16 +19,7 @@ public static class Report
         var text = new StringBuilder();
         void Line(string line = "") => text.Append(line).Append('\n');
 
-        Line("## ExperimentGrid grid scheduling benchmark");
-        Line();
-        Line("Measured with:");
-        Line();
-        Line("```");
-        Line(command);
-        Line("```");
-        Line();
-        Line($"- CPU: {Machine.CpuModel()}, {cores} logical cores");
-        Line($"- Network: loopback only. The silos, this benchmark's Orleans client and PostgreSQL ({server}) all run on this machine and talk over 127.0.0.1.");
+        Preamble(Line, "## ExperimentGrid grid scheduling benchmark", command, server);
         Line($"- Silos: each its own process, `dotnet ExperimentGrid.Silo.dll --postgres ... --address 127.0.0.1 --slots cpu:1`, with " +
              $"{workload.ThreadsPerSilo} libtorch intra-op thread{(workload.ThreadsPerSilo == 1 ? "" : "s")} (OMP_NUM_THREADS and MKL_NUM_THREADS = {workload.ThreadsPerSilo}). " +
              "Each silo count runs on a new cluster and a new, empty database.");
@@ -86,16 +77,7 @@ public static class Report
         string Ms(TimeSpan time) => $"{time.TotalMilliseconds:F0} ms";
         string PerTrial(double count) => $"{count / trials:F2}";
 
-        Line("## ExperimentGrid grid scheduling benchmark: fake trainables");
-        Line();
-        Line("Measured with:");
-        Line();
-        Line("```");
-        Line(command);
-        Line("```");
-        Line();
-        Line($"- CPU: {Machine.CpuModel()}, {Environment.ProcessorCount} logical cores");
-        Line($"- Network: loopback only. The silos, this benchmark's Orleans client and PostgreSQL ({server}) all run on this machine and talk over 127.0.0.1.");
+        Preamble(Line, "## ExperimentGrid grid scheduling benchmark: fake trainables", command, server);
         Line($"- Silos: {workload.Silos} processes, `dotnet ExperimentGrid.FakeSilo.dll --postgres ... --address 127.0.0.1 --slots cpu:1`: the real silo " +
              $"(same flags, grains, storage and slots) whose trainable is `FakeTrainable`, {FakeWorkload.StepsPerEpoch} optimizer steps of " +
              $"{FakeWorkload.StepMilliseconds} ms an epoch. A new cluster on a new, empty database.");
@@ -159,5 +141,20 @@ public static class Report
         Line();
         Line($"overhead: {result.OverheadSecondsPerTrial * 1000:F1} ms per trial over {trials} trials on {workload.Slots} slots");
         return text.ToString();
+    }
+
+    /// <summary>What both reports open with: the title, the command that made them, the machine and the network.</summary>
+    private static void Preamble(Action<string> line, string title, string command, string server)
+    {
+        line(title);
+        line("");
+        line("Measured with:");
+        line("");
+        line("```");
+        line(command);
+        line("```");
+        line("");
+        line($"- CPU: {Machine.CpuModel()}, {Environment.ProcessorCount} logical cores");
+        line($"- Network: loopback only. The silos, this benchmark's Orleans client and PostgreSQL ({server}) all run on this machine and talk over 127.0.0.1.");
     }
 }
