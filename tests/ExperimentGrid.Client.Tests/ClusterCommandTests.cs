@@ -107,7 +107,7 @@ public sealed partial class ClusterCommandTests : IAsyncLifetime
         var rows = TrialRows(running.Out);
         Assert.Equal("Running", Assert.Single(rows)[2]);
         Assert.Equal("learning_rate=1.0e-5", rows[0][1]);
-        Assert.Contains("1 of 3 configurations started", running.Out);
+        Assert.Contains("1 of 3 configurations suggested so far", running.Out);
         // Epoch and step come from one progress report: steps 1-4 are epoch 1, 5-8 epoch 2, 9-12 epoch 3.
         var step = StepOfTwelve().Match(rows[0][5]);
         Assert.True(step.Success, $"step '{rows[0][5]}'");

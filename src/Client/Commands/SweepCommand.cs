@@ -185,7 +185,7 @@ internal static class SweepCommand
                 Markup.Escape(trial.Error ?? ""));
         }
         if (sweep.Trials.Count < sweep.SpaceSize && sweep.Status == SweepStatus.Running)
-            table.Caption($"{sweep.Trials.Count} of {sweep.SpaceSize} configurations started");
+            table.Caption($"{sweep.Trials.Count} of {sweep.SpaceSize} configurations suggested so far");
         else if (sweep.EndReason is { } reason)
             table.Caption($"ended: {reason}");
         return table;
