@@ -45,6 +45,9 @@ public sealed class SlotOutOfMemoryTests
                 Assert.True(passes.FindLastIndex(p => p.LearningRate == 3.3e-5) < passes.FindIndex(p => p.LearningRate == 4.4e-5),
                     "the failing trial did not run first, so the test does not show the slot serving after it");
             }
+            // Stopped, not only disposed: the slot may still be deleting the last trial's checkpoints after the sweep
+            // has heard it ended, and disposing does not wait for slots.
+            await silo.StopAsync();
         }
         finally
         {
