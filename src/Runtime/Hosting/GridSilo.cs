@@ -51,6 +51,9 @@ public static class GridSilo
         // A silo that cannot start (its state directory taken or from an earlier version, PostgreSQL unreachable) is
         // told to the user in one line by whoever started it; the host's own log of it is a stack trace above that line.
         builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.Critical);
+        // Its one informational line at start-up spells out the connection string, password snipped but host, database
+        // and user in the clear; nothing in a silo's log shows a connection string.
+        builder.Logging.AddFilter("Orleans.Storage.AdoNetGrainStorage", LogLevel.Warning);
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton(options.Slots);
         builder.Services.AddOpenTelemetry()
