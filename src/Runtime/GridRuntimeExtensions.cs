@@ -5,7 +5,7 @@ using Microsoft.Extensions.DependencyInjection;
 
 namespace ExperimentGrid.Runtime;
 
-public static class GridGrainsExtensions
+public static class GridRuntimeExtensions
 {
     /// <summary>The grid's grains, this silo's slot workers (one training thread per slot) and the grid's metrics.</summary>
     public static ISiloBuilder AddGridSlots(this ISiloBuilder silo, SiloSlots slots, Action<GridOptions> configure)
