@@ -1,4 +1,5 @@
 using ExperimentGrid.Contracts;
+using ExperimentGrid.Core.Sweeps;
 using ExperimentGrid.TestSupport;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -6,7 +7,8 @@ namespace ExperimentGrid.Grid.Tests;
 
 /// <summary>
 /// A sweep's id names its directory under the checkpoint root, and any client may choose it: one that would leave the
-/// root, or nest in it, is refused before the sweep keeps anything.
+/// root, or nest in it, is refused before the sweep keeps anything; a trial that a client defines directly, past
+/// the sweep grain, fails on its slot instead of writing outside the root.
 /// </summary>
 [Collection(SiloCollection.Name)]
 public sealed class SweepIdTests
@@ -46,5 +48,28 @@ public sealed class SweepIdTests
         await sweep.CancelAsync();
 
         Assert.Equal(name, snapshot.Name);
+    }
+
+    [Fact]
+    public async Task A_trial_defined_past_the_sweep_grain_with_an_escaping_id_fails_without_writing_outside_the_checkpoint_root()
+    {
+        using var directory = new TemporaryDirectory();
+        await using var silo = await Silos.StartWithFakesAsync(directory.Path, new FakeTrainableFactory());
+        var grains = silo.Services.GetRequiredService<IGrainFactory>();
+        var checkpoints = Path.Combine(directory.Path, "checkpoints");
+        var plan = SweepSpec.Parse(GridWorld.TinySpec("escape", "  learning_rate: [1.0e-5]"), "escape.yaml")
+            .Expand(new SweepRoots(GridWorld.DataRoot(directory.Path), [GridWorld.ModelCache], checkpoints));
+        var trial = plan.Trials[0];
+        var definition = new TrialDefinition("../escape", trial.Id, trial.Spec, trial.Hyperparameters, plan.Objective, MaxAttempts: 1, trial.Spec.Epochs, CheckpointEvery: 0);
+        var grain = grains.GetGrain<ITrialGrain>(definition.Key);
+
+        await grain.InitializeAsync(definition);
+        var limit = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        TrialSnapshot snapshot;
+        while (!GridWorld.IsFinal((snapshot = await grain.GetAsync()).Status) && DateTime.UtcNow < limit) await Task.Delay(100);
+
+        Assert.Equal(TrialStatus.Failed, snapshot.Status);
+        Assert.Equal($"trial ../escape/{trial.Id}: its checkpoint directory is {directory.Path}/escape/{trial.Id}, outside the checkpoint root {checkpoints}", snapshot.Error);
+        Assert.False(Directory.Exists(Path.Combine(directory.Path, "escape")), "the trial wrote outside the checkpoint root");
     }
 }
