@@ -477,7 +477,12 @@ internal sealed class SweepExpansion(SweepSpec spec, string source, SourceLines 
         var modelRoots = string.Join(", ", _modelRoots);
         // Each root in turn; a directory found under one but leading out of it through a link is refused, not skipped.
         var paths = _modelRoots.Select(root => Path.GetFullPath(model, root)).Select((path, i) => (Path: path, Outside: RootedPaths.Outside(path, _realModelRoots[i]))).ToList();
-        if (paths.FirstOrDefault(p => p.Outside is null && Directory.Exists(p.Path)).Path is { } directory) return directory;
+        if (paths.FirstOrDefault(p => p.Outside is null && Directory.Exists(p.Path)).Path is { } directory)
+        {
+            if (LinkOut(directory, _realModelRoots) is not { } entryLeadsTo) return directory;
+            problems.Add(values.Problem(ModelField, $"'{model}' holds {entryLeadsTo}, outside the model roots ({modelRoots})"));
+            return null;
+        }
         var outside = $"'{model}' is not a bundled model ({bundled}) and lies outside the model roots ({modelRoots})";
         if (paths.FirstOrDefault(p => p.Outside is not null && Directory.Exists(p.Path)).Outside is { } leadsTo)
             problems.Add(values.Problem(ModelField, $"{outside}: it is {leadsTo}"));
@@ -487,6 +492,23 @@ internal sealed class SweepExpansion(SweepSpec spec, string source, SourceLines 
             problems.Add(values.Problem(ModelField, $"'{model}' is neither a bundled model ({bundled}) nor a directory under the model roots ({modelRoots})"));
         return null;
     }
+
+    /// <summary>
+    /// The first entry of a dataset or model folder (its splits, config, weights, vocabulary) that leads out of all of
+    /// <paramref name="realRoots"/>, described for a message; null when none does, or when the path is a file.
+    /// </summary>
+    private string? LinkOut(string folder, List<string> realRoots)
+    {
+        if (_linksOut.TryGetValue(folder, out var found)) return found;
+        return _linksOut[folder] = Directory.Exists(folder)
+            ? Directory.EnumerateFileSystemEntries(folder).Order(StringComparer.Ordinal)
+                .Select(entry => realRoots.Select(root => RootedPaths.Outside(entry, root)).ToList())
+                .FirstOrDefault(outside => outside.All(o => o is not null))?[0]
+            : null;
+    }
+
+    /// <summary>Listed once per folder: a sweep's trials mostly share their dataset and model.</summary>
+    private readonly Dictionary<string, string?> _linksOut = [];
 
     /// <summary>The trial's data root and dataset, checked to lie under the configured data root.</summary>
     private (string Root, string Dataset)? Dataset(TrialValues values, List<SpecProblem> problems)
@@ -509,6 +531,11 @@ internal sealed class SweepExpansion(SweepSpec spec, string source, SourceLines 
         {
             var present = Directory.Exists(root) ? string.Join(", ", Directory.EnumerateFileSystemEntries(root).Select(Path.GetFileName).Order()) : "none: it does not exist";
             problems.Add(values.Problem(DatasetField, $"no folder or file '{dataset}' in {root} (there: {present})"));
+            return null;
+        }
+        if (LinkOut(path, [_realDataRoot]) is { } entryLeadsTo)
+        {
+            problems.Add(values.Problem(DatasetField, $"'{dataset}' holds {entryLeadsTo}, outside the data root {_dataRoot}"));
             return null;
         }
         // A bare name stays as written, for display; anything else is pinned to its absolute path, because trials run

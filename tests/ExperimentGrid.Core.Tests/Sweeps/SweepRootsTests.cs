@@ -124,4 +124,22 @@ public sealed class SweepRootsTests : IDisposable
 
         Assert.Contains(Expected("\n  - trial.dataset (line 4): 'loop' is {0}/data/loop, which cannot be resolved ("), Refused("  dataset: loop\n"));
     }
+
+    [Fact]
+    public void A_split_in_a_dataset_folder_that_links_out_of_the_data_root_is_refused()
+    {
+        File.CreateSymbolicLink(Path.Combine(_fixture.DataRoot, "reviews", "validation.jsonl"), Path.Combine(Outside, "secrets", "train.jsonl"));
+
+        Assert.Contains(Expected("\n  - trial.dataset (line 4): 'reviews' holds {0}/data/reviews/validation.jsonl, which leads to {1}/secrets/train.jsonl, outside the data root {0}/data"),
+            Refused("  dataset: reviews\n"));
+    }
+
+    [Fact]
+    public void A_file_in_a_model_directory_that_links_out_of_the_model_roots_is_refused()
+    {
+        File.CreateSymbolicLink(Path.Combine(_fixture.ModelRoot, "tuned", "vocab.txt"), Path.Combine(Outside, "model", "config.json"));
+
+        Assert.Contains(Expected("\n  - trial.model (line 5): 'tuned' holds {0}/models/tuned/vocab.txt, which leads to {1}/model/config.json, outside the model roots ({0}/models, {0}/checkpoints)"),
+            Refused("  dataset: reviews\n  model: tuned\n"));
+    }
 }
