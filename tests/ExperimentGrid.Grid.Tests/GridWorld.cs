@@ -7,7 +7,8 @@ namespace ExperimentGrid.Grid.Tests;
 
 /// <summary>
 /// What sweep tests share: the bundled MiniLM imported once into a cache beside the test binaries, and a data root
-/// holding rotten_tomatoes (linked from the shared datasets) and a dataset that fails when a trial reads it.
+/// holding rotten_tomatoes (copied from the shared datasets: a link out of the data root is refused) and a dataset that
+/// fails when a trial reads it.
 /// </summary>
 internal static class GridWorld
 {
@@ -23,7 +24,11 @@ internal static class GridWorld
         var root = Directory.CreateDirectory(Path.Combine(directory, "data")).FullName;
         var rottenTomatoes = Path.Combine(root, "rotten_tomatoes");
         if (!Directory.Exists(rottenTomatoes))
-            Directory.CreateSymbolicLink(rottenTomatoes, Path.Combine(DatasetLocator.DefaultDataRoot(), "rotten_tomatoes"));
+        {
+            Directory.CreateDirectory(rottenTomatoes);
+            foreach (var split in Directory.EnumerateFiles(Path.Combine(DatasetLocator.DefaultDataRoot(), "rotten_tomatoes")))
+                File.Copy(split, Path.Combine(rottenTomatoes, Path.GetFileName(split)));
+        }
         var broken = Directory.CreateDirectory(Path.Combine(root, "broken")).FullName;
         File.WriteAllText(Path.Combine(broken, "train.jsonl"), "{\"text\": \"fine\", \"label\": 1}\n{\"text\": \"bad\", \"label\": \"pos\"}\n");
         File.WriteAllText(Path.Combine(broken, "validation.jsonl"), "{\"text\": \"fine\", \"label\": 1}\n");

@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Text.RegularExpressions;
 using ExperimentGrid.Core.Data;
 using ExperimentGrid.Core.Import;
 using ExperimentGrid.Core.Metrics;
@@ -12,7 +11,7 @@ namespace ExperimentGrid.Core.Sweeps;
 /// Turns a <see cref="SweepSpec"/> into a <see cref="SweepPlan"/>. Past each problem it goes on with what the problem
 /// does not spoil, so that one run names all of them. Every trial is drawn and checked here, before any is scheduled.
 /// </summary>
-internal sealed partial class SweepExpansion(SweepSpec spec, string source, SourceLines lines, SweepRoots roots)
+internal sealed class SweepExpansion(SweepSpec spec, string source, SourceLines lines, SweepRoots roots)
 {
     /// <summary>
     /// One retry covers a transient fault (memory on a shared GPU, a lost node); a seeded trial that fails twice most
@@ -42,8 +41,9 @@ internal sealed partial class SweepExpansion(SweepSpec spec, string source, Sour
     private readonly string _dataRoot = Path.GetFullPath(roots.DataRoot);
     private readonly List<string> _modelRoots = [.. roots.ModelRoots.Append(roots.CheckpointRoot).Select(Path.GetFullPath)];
 
-    [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
-    private static partial Regex NamePattern();
+    // The roots as the file system opens them, for containment; the roots as configured, for messages.
+    private readonly string _realDataRoot = RootedPaths.Resolve(roots.DataRoot);
+    private readonly List<string> _realModelRoots = [.. roots.ModelRoots.Append(roots.CheckpointRoot).Select(RootedPaths.Resolve)];
 
     private void Problem(string path, string message) => _problems.Add((lines.Nearest(path), new SpecProblem(path, lines.Line(path), message)));
 
@@ -91,8 +91,8 @@ internal sealed partial class SweepExpansion(SweepSpec spec, string source, Sour
     {
         if (string.IsNullOrWhiteSpace(spec.Name))
             Problem("name", "required, e.g. name: rotten-tomatoes-freeze");
-        else if (!NamePattern().IsMatch(spec.Name))
-            Problem("name", $"'{spec.Name}' must be 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit, so that it is safe in paths and metric labels");
+        else if (!SweepNames.IsName(spec.Name))
+            Problem("name", $"'{spec.Name}' {SweepNames.Rule(SweepNames.NameLength)}");
         else
             return spec.Name;
         return null;
@@ -475,31 +475,56 @@ internal sealed partial class SweepExpansion(SweepSpec spec, string source, Sour
         if (BundledModels.Find(model) is not null) return model;
         var bundled = string.Join(", ", BundledModels.All.Select(m => m.Name));
         var modelRoots = string.Join(", ", _modelRoots);
-        var candidates = _modelRoots.Select(root => Path.GetFullPath(model, root)).Where((path, i) => Inside(path, _modelRoots[i])).ToList();
-        if (candidates.Count == 0)
-            problems.Add(values.Problem(ModelField, $"'{model}' is not a bundled model ({bundled}) and lies outside the model roots ({modelRoots})"));
-        else if (candidates.FirstOrDefault(Directory.Exists) is { } directory)
-            return directory;
+        // Each root in turn; a directory found under one but leading out of it through a link is refused, not skipped.
+        var paths = _modelRoots.Select(root => Path.GetFullPath(model, root)).Select((path, i) => (Path: path, Outside: RootedPaths.Outside(path, _realModelRoots[i]))).ToList();
+        if (paths.FirstOrDefault(p => p.Outside is null && Directory.Exists(p.Path)).Path is { } directory)
+        {
+            if (LinkOut(directory, _realModelRoots) is not { } entryLeadsTo) return directory;
+            problems.Add(values.Problem(ModelField, $"'{model}' holds {entryLeadsTo}, outside the model roots ({modelRoots})"));
+            return null;
+        }
+        var outside = $"'{model}' is not a bundled model ({bundled}) and lies outside the model roots ({modelRoots})";
+        if (paths.FirstOrDefault(p => p.Outside is not null && Directory.Exists(p.Path)).Outside is { } leadsTo)
+            problems.Add(values.Problem(ModelField, $"{outside}: it is {leadsTo}"));
+        else if (paths.All(p => p.Outside is not null))
+            problems.Add(values.Problem(ModelField, outside));
         else
             problems.Add(values.Problem(ModelField, $"'{model}' is neither a bundled model ({bundled}) nor a directory under the model roots ({modelRoots})"));
         return null;
     }
+
+    /// <summary>
+    /// The first entry of a dataset or model folder (its splits, config, weights, vocabulary) that leads out of all of
+    /// <paramref name="realRoots"/>, described for a message; null when none does, or when the path is a file.
+    /// </summary>
+    private string? LinkOut(string folder, List<string> realRoots)
+    {
+        if (_linksOut.TryGetValue(folder, out var found)) return found;
+        return _linksOut[folder] = Directory.Exists(folder)
+            ? Directory.EnumerateFileSystemEntries(folder).Order(StringComparer.Ordinal)
+                .Select(entry => realRoots.Select(root => RootedPaths.Outside(entry, root)).ToList())
+                .FirstOrDefault(outside => outside.All(o => o is not null))?[0]
+            : null;
+    }
+
+    /// <summary>Listed once per folder: a sweep's trials mostly share their dataset and model.</summary>
+    private readonly Dictionary<string, string?> _linksOut = [];
 
     /// <summary>The trial's data root and dataset, checked to lie under the configured data root.</summary>
     private (string Root, string Dataset)? Dataset(TrialValues values, List<SpecProblem> problems)
     {
         var dataRoot = values[DataRootField] as string;
         var root = dataRoot is null ? _dataRoot : Path.GetFullPath(dataRoot, _dataRoot);
-        if (!Inside(root, _dataRoot))
+        if (RootedPaths.Outside(root, _realDataRoot) is { } rootLeadsTo)
         {
-            problems.Add(values.Problem(DataRootField, $"'{dataRoot}' is {root}, outside the data root {_dataRoot}"));
+            problems.Add(values.Problem(DataRootField, $"'{dataRoot}' is {rootLeadsTo}, outside the data root {_dataRoot}"));
             return null;
         }
         var dataset = values[DatasetField] as string ?? new TrialSpec().Dataset;
         var path = Path.GetFullPath(dataset, root);
-        if (!Inside(path, _dataRoot))
+        if (RootedPaths.Outside(path, _realDataRoot) is { } leadsTo)
         {
-            problems.Add(values.Problem(DatasetField, $"'{dataset}' is {path}, outside the data root {_dataRoot}"));
+            problems.Add(values.Problem(DatasetField, $"'{dataset}' is {leadsTo}, outside the data root {_dataRoot}"));
             return null;
         }
         if (!Directory.Exists(path) && !File.Exists(path))
@@ -508,17 +533,15 @@ internal sealed partial class SweepExpansion(SweepSpec spec, string source, Sour
             problems.Add(values.Problem(DatasetField, $"no folder or file '{dataset}' in {root} (there: {present})"));
             return null;
         }
+        if (LinkOut(path, [_realDataRoot]) is { } entryLeadsTo)
+        {
+            problems.Add(values.Problem(DatasetField, $"'{dataset}' holds {entryLeadsTo}, outside the data root {_dataRoot}"));
+            return null;
+        }
         // A bare name stays as written, for display; anything else is pinned to its absolute path, because trials run
         // on silos with other working directories.
         var bare = dataset == Path.GetFileName(dataset) && !dataset.StartsWith('.');
         return (root, bare ? dataset : path);
-    }
-
-    /// <summary>Whether the path is the root or lies below it, compared as the file system compares names.</summary>
-    private static bool Inside(string path, string root)
-    {
-        var relative = Path.GetRelativePath(root, path);
-        return relative != ".." && !relative.StartsWith(".." + Path.DirectorySeparatorChar, StringComparison.Ordinal) && !Path.IsPathRooted(relative);
     }
 
     private SchedulerSettings? Scheduler(int? longestTrial)

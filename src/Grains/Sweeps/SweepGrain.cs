@@ -64,6 +64,9 @@ public sealed class SweepGrain(
             if (S.Submission.Text != submission.Text) throw new ArgumentException($"sweep {this.GetPrimaryKeyString()} already exists with another spec.");
             return await GetAsync();
         }
+        // The id names the sweep's checkpoint directory, and any client may choose it.
+        var id = this.GetPrimaryKeyString();
+        if (!SweepNames.IsId(id)) throw new SweepRejectedException($"sweep id '{id}' {SweepNames.Rule(SweepNames.IdLength)}");
         SweepPlan plan;
         try
         {

@@ -1,4 +1,5 @@
 using ExperimentGrid.Contracts;
+using ExperimentGrid.Core.Sweeps;
 using ExperimentGrid.Core.Training;
 using ExperimentGrid.Core.Trials;
 using ExperimentGrid.Grains;
@@ -120,7 +121,7 @@ public sealed class SlotWorkers(
             var spec = definition.Spec with { Device = slot.Device };
             _logger.LogInformation("Slot {Slot}: trial {Trial}, attempt {Attempt}{Resume}", slot, definition.Key, assignment.Attempt,
                 assignment.ResumeCheckpoint is null ? "" : $", resuming from {assignment.ResumeCheckpoint}");
-            var checkpoints = new CheckpointFolder(Path.Combine(options.Value.Roots.CheckpointRoot, definition.SweepId, definition.TrialId), $"a{assignment.Attempt}-");
+            var checkpoints = new CheckpointFolder(CheckpointDirectory(definition, assignment.ResumeCheckpoint), $"a{assignment.Attempt}-");
             var settings = new TrialSessionOptions
             {
                 ResumeFrom = assignment.ResumeCheckpoint,
@@ -155,6 +156,22 @@ public sealed class SlotWorkers(
             heartbeat.GetAwaiter().GetResult();
             activity.Free(slot);
         }
+    }
+
+    /// <summary>
+    /// {CheckpointRoot}/{sweep}/{trial}, which the attempt writes and prunes. The sweep grain checks its ids, but any
+    /// client can define a trial: a directory or resume checkpoint that leads out of the root fails the attempt.
+    /// </summary>
+    private string CheckpointDirectory(TrialDefinition definition, string? resumeFrom)
+    {
+        var root = options.Value.Roots.CheckpointRoot;
+        var realRoot = RootedPaths.Resolve(root);
+        var directory = Path.Combine(root, definition.SweepId, definition.TrialId);
+        if (RootedPaths.Outside(directory, realRoot) is { } leadsTo)
+            throw new InvalidDataException($"trial {definition.Key}: its checkpoint directory is {leadsTo}, outside the checkpoint root {root}");
+        if (resumeFrom is not null && RootedPaths.Outside(resumeFrom, realRoot) is { } resumeLeadsTo)
+            throw new InvalidDataException($"trial {definition.Key}: its resume checkpoint is {resumeLeadsTo}, outside the checkpoint root {root}");
+        return directory;
     }
 
     /// <summary>

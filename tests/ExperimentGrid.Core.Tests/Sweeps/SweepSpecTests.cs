@@ -250,21 +250,6 @@ public sealed class SweepSpecTests : IDisposable
             message);
     }
 
-    [Theory]
-    [InlineData("model: ../../elsewhere", "trial.model (line 5): '../../elsewhere' is not a bundled model (minilm, arctic-xs) and lies outside the model roots")]
-    [InlineData("model: /etc", "trial.model (line 5): '/etc' is not a bundled model (minilm, arctic-xs) and lies outside the model roots")]
-    [InlineData("dataset: ../models/tuned", "trial.dataset (line 4): '../models/tuned' is {0}/models/tuned, outside the data root {0}/data")]
-    [InlineData("dataset: /etc", "trial.dataset (line 4): '/etc' is /etc, outside the data root {0}/data")]
-    [InlineData("data_root: ..", "trial.data_root (line 5): '..' is {0}, outside the data root {0}/data")]
-    public void A_path_outside_the_configured_roots_is_refused(string field, string expected)
-    {
-        var yaml = "name: s\nobjective: { metric: f1 }\ntrial:\n" +
-                   (field.StartsWith("dataset", StringComparison.Ordinal) ? $"  {field}\n" : $"  dataset: reviews\n  {field}\n");
-        var (message, _) = _fixture.Refuse(yaml);
-        Assert.Contains($"\n  - {string.Format(System.Globalization.CultureInfo.InvariantCulture, expected, _fixture.Directory)}", message);
-        Assert.Contains("1 problem(s)", message);
-    }
-
     [Fact]
     public void Paths_inside_the_roots_resolve_to_absolute_paths_for_every_silo()
     {
