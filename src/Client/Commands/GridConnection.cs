@@ -24,9 +24,11 @@ internal sealed class GridConnection(IHost host, IGrainFactory grains) : IAsyncD
 
     public IGrainFactory Grains { get; } = grains;
 
-    public static async Task<GridConnection> ConnectAsync(string cluster, string clusterId, CancellationToken cancellationToken)
+    /// <param name="tls">The cluster's mutual TLS (--tls-certificate, --tls-ca), when its silos require it.</param>
+    public static async Task<GridConnection> ConnectAsync(string cluster, string clusterId, ClusterTls? tls, CancellationToken cancellationToken)
     {
         var gateway = ParseEndpoint(cluster);
+        var tlsOptions = tls?.Load();
         var builder = Host.CreateApplicationBuilder();
         // The client logs to stdout, where tables and --json go, and logs a failed connection as a stack trace per
         // attempt; what goes wrong reaches the user as the command's own one-line error instead.
@@ -35,6 +37,7 @@ internal sealed class GridConnection(IHost host, IGrainFactory grains) : IAsyncD
         {
             client.Configure<ClusterOptions>(o => (o.ClusterId, o.ServiceId) = (clusterId, clusterId));
             client.UseStaticClustering(gateway);
+            if (tlsOptions is not null) client.UseTls(tlsOptions);
             var retries = 0;
             client.UseConnectionRetryFilter(async (_, cancellation) =>
             {
@@ -51,8 +54,10 @@ internal sealed class GridConnection(IHost host, IGrainFactory grains) : IAsyncD
         catch (Exception e) when (e is not OperationCanceledException)
         {
             host.Dispose();
-            // A gateway of another cluster drops the connection unexplained, so the error names both flags.
-            throw new IOException($"--cluster: no silo of cluster '{clusterId}' (--cluster-id) answers at {cluster}: {e.GetBaseException().Message}", e);
+            // A gateway of another cluster, or one that refuses this client's TLS, drops the connection unexplained, so
+            // the error names the flags that could be at fault.
+            var flags = tls is null ? "(--cluster-id; or its silos require --tls-certificate)" : $"(--cluster-id, {ClusterTls.CertificateFlag}, {ClusterTls.AuthorityFlag})";
+            throw new IOException($"--cluster: no silo of cluster '{clusterId}' {flags} answers at {cluster}: {e.GetBaseException().Message}", e);
         }
         return new GridConnection(host, host.Services.GetRequiredService<IClusterClient>());
     }

@@ -5,6 +5,7 @@ using ExperimentGrid.Contracts;
 using ExperimentGrid.Core.Metrics;
 using ExperimentGrid.Core.Sweeps;
 using ExperimentGrid.Core.Training;
+using ExperimentGrid.Runtime.Hosting;
 using Spectre.Console;
 
 namespace ExperimentGrid.Client.Commands;
@@ -22,9 +23,10 @@ internal static class LeaderboardCommand
         var cluster = SweepCommand.ClusterOption($"The cluster's gateway, HOST:PORT [default: {GridConnection.DefaultCluster}]");
         var clusterId = SweepCommand.ClusterIdOption();
         var command = new Command("leaderboard", "The best completed trials, per sweep or across sweeps, with their hyperparameters.") { sweep, top, json, cluster, clusterId };
+        var tls = ClusterTls.AddFlags(command, "client");
         command.SetAction((parse, cancellation) => CommandRunner.RunAsync(async _ =>
         {
-            await using var grid = await GridConnection.ConnectAsync(parse.GetValue(cluster) ?? GridConnection.DefaultCluster, parse.GetValue(clusterId)!, cancellation);
+            await using var grid = await GridConnection.ConnectAsync(parse.GetValue(cluster) ?? GridConnection.DefaultCluster, parse.GetValue(clusterId)!, tls(parse), cancellation);
             var entries = await grid.Grains.GetGrain<ILeaderboardGrain>(LeaderboardKeys.All).TopAsync(parse.GetValue(sweep), parse.GetValue(top));
             if (parse.GetValue(json))
                 Console.WriteLine(JsonSerializer.Serialize(entries.Select(e => new

@@ -36,6 +36,7 @@ internal static class SweepCommand
         var state = new Option<string>("--state") { Description = "With no --cluster: the in-process silo's embedded store [default: as grid silo's]" };
         var top = LeaderboardCommand.TopOption("Rows of the final leaderboard.");
         var command = new Command("run", "Submit a sweep, show every trial's live progress, and end with its leaderboard.") { spec, cluster, clusterId, slots, state, top };
+        var tls = ClusterTls.AddFlags(command, "client");
         command.SetAction((parse, cancellation) => CommandRunner.RunAsync(async _ =>
         {
             var path = parse.GetValue(spec)!;
@@ -48,8 +49,8 @@ internal static class SweepCommand
             var name = parsed.Name;
             var submission = new SweepSubmission(path, await File.ReadAllTextAsync(path, cancellation));
             await using var grid = address is not null
-                ? await GridConnection.ConnectAsync(address, parse.GetValue(clusterId)!, cancellation)
-                : await GridConnection.StartSiloAsync(silo, cancellation);
+                ? await GridConnection.ConnectAsync(address, parse.GetValue(clusterId)!, tls(parse), cancellation)
+                : await GridConnection.StartSiloAsync(silo with { Tls = tls(parse) }, cancellation);
             var id = $"{(string.IsNullOrWhiteSpace(name) ? Path.GetFileNameWithoutExtension(path) : name)}-{DateTime.UtcNow:yyyyMMdd-HHmmss}";
             var sweep = grid.Sweep(id);
             await Submit(sweep, submission);
@@ -66,9 +67,10 @@ internal static class SweepCommand
         var cluster = ClusterOption($"The cluster's gateway, HOST:PORT [default: {GridConnection.DefaultCluster}]");
         var clusterId = ClusterIdOption();
         var command = new Command("list", "The cluster's sweeps and their trials by state.") { cluster, clusterId };
+        var tls = ClusterTls.AddFlags(command, "client");
         command.SetAction((parse, cancellation) => CommandRunner.RunAsync(async _ =>
         {
-            await using var grid = await GridConnection.ConnectAsync(parse.GetValue(cluster) ?? GridConnection.DefaultCluster, parse.GetValue(clusterId)!, cancellation);
+            await using var grid = await GridConnection.ConnectAsync(parse.GetValue(cluster) ?? GridConnection.DefaultCluster, parse.GetValue(clusterId)!, tls(parse), cancellation);
             var table = new Table().AddColumns("sweep", "name", "status", "pending", "running", "completed", "failed", "cancelled", "submitted");
             foreach (var id in await grid.Grains.GetGrain<ISweepIndexGrain>(0).ListAsync())
             {
@@ -88,9 +90,10 @@ internal static class SweepCommand
         var cluster = ClusterOption($"The cluster's gateway, HOST:PORT [default: {GridConnection.DefaultCluster}]");
         var clusterId = ClusterIdOption();
         var command = new Command("status", "A sweep's trials: status, attempts, progress, result or error.") { id, cluster, clusterId };
+        var tls = ClusterTls.AddFlags(command, "client");
         command.SetAction((parse, cancellation) => CommandRunner.RunAsync(async _ =>
         {
-            await using var grid = await GridConnection.ConnectAsync(parse.GetValue(cluster) ?? GridConnection.DefaultCluster, parse.GetValue(clusterId)!, cancellation);
+            await using var grid = await GridConnection.ConnectAsync(parse.GetValue(cluster) ?? GridConnection.DefaultCluster, parse.GetValue(clusterId)!, tls(parse), cancellation);
             var sweep = await Existing(grid, parse.GetValue(id)!);
             AnsiConsole.MarkupLine($"{Markup.Escape(sweep.SweepId)}: {sweep.Status}");
             AnsiConsole.Write(TrialTable(sweep));
@@ -105,9 +108,10 @@ internal static class SweepCommand
         var cluster = ClusterOption($"The cluster's gateway, HOST:PORT [default: {GridConnection.DefaultCluster}]");
         var clusterId = ClusterIdOption();
         var command = new Command("cancel", "Cancel a sweep: waiting trials never start, running ones are dropped by their slots.") { id, cluster, clusterId };
+        var tls = ClusterTls.AddFlags(command, "client");
         command.SetAction((parse, cancellation) => CommandRunner.RunAsync(async _ =>
         {
-            await using var grid = await GridConnection.ConnectAsync(parse.GetValue(cluster) ?? GridConnection.DefaultCluster, parse.GetValue(clusterId)!, cancellation);
+            await using var grid = await GridConnection.ConnectAsync(parse.GetValue(cluster) ?? GridConnection.DefaultCluster, parse.GetValue(clusterId)!, tls(parse), cancellation);
             var sweep = await Existing(grid, parse.GetValue(id)!);
             await grid.Sweep(sweep.SweepId).CancelAsync();
             AnsiConsole.MarkupLine($"{Markup.Escape(sweep.SweepId)}: cancelled");

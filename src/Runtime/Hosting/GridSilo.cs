@@ -28,6 +28,7 @@ public static class GridSilo
     /// passing it to <see cref="Build(WebApplicationBuilder)"/>.
     /// </summary>
     /// <exception cref="IOException">The checkpoint directory cannot be created.</exception>
+    /// <exception cref="InvalidDataException">A TLS certificate or CA file cannot be used, or a pod variable is missing.</exception>
     public static WebApplicationBuilder CreateBuilder(SiloOptions options)
     {
         try
@@ -43,6 +44,8 @@ public static class GridSilo
             throw new InvalidDataException(
                 $"--kubernetes: {string.Join(", ", unset)} not set; the pod spec sets them from the downward API (see deploy/kubernetes/silo.yaml).");
         }
+        // Read before anything starts, so that a bad certificate is one line naming its flag and file.
+        var tls = options.Tls?.Load();
 
         var builder = WebApplication.CreateSlimBuilder();
         builder.WebHost.ConfigureKestrel(kestrel => kestrel.ListenAnyIP(options.HttpPort));
@@ -66,6 +69,7 @@ public static class GridSilo
                 cluster.ClusterId = options.ClusterId;
                 cluster.ServiceId = options.ServiceId;
             });
+            if (tls is not null) silo.UseTls(tls);
             silo.AddGridSlots(options.Slots, grid =>
             {
                 // Sweeps may start from bundled models (imported into the cache) and from models other trials wrote.

@@ -72,6 +72,7 @@ public static class SiloCommand
         command.Options.Add(serviceId);
         command.Options.Add(address);
         command.Options.Add(kubernetes);
+        var tls = ClusterTls.AddFlags(command, "silo");
         command.Validators.Add(result =>
         {
             var usesPostgres = result.GetResult(postgres) is not null;
@@ -102,6 +103,7 @@ public static class SiloCommand
                 ServiceId = parse.GetValue(serviceId)!,
                 Address = parse.GetValue(address),
                 Kubernetes = parse.GetValue(kubernetes),
+                Tls = tls(parse),
             };
             return RunAsync(options, parse.InvocationConfiguration.Error, cancellation, services);
         });

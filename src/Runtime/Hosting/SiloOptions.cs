@@ -51,6 +51,9 @@ public sealed record SiloOptions
     /// </summary>
     public bool Kubernetes { get; init; }
 
+    /// <summary>When set, silo-to-silo and client-to-gateway connections use TLS with mutual authentication.</summary>
+    public ClusterTls? Tls { get; init; }
+
     /// <summary>$EXPERIMENTGRID_HOME/NAME, else ~/.local/share/experimentgrid/NAME.</summary>
     private static string InHome(string name)
     {
