@@ -7,6 +7,7 @@ using System.Text.RegularExpressions;
 using ExperimentGrid.Contracts;
 using ExperimentGrid.Runtime.Hosting;
 using ExperimentGrid.Runtime.Slots;
+using ExperimentGrid.TestSupport;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -177,6 +178,32 @@ public sealed partial class ClusterCommandTests : IAsyncLifetime
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(20), $"took {clock.Elapsed}");
     }
 
+    [Fact]
+    public async Task A_cluster_with_TLS_serves_the_CLI_with_a_certificate_of_its_CA_and_refuses_it_without()
+    {
+        var certificates = TestCertificates.Write(Directory.CreateDirectory(Path.Combine(_directory, "tls")).FullName);
+        var cluster = await StartSiloAsync(new ClusterTls(certificates.SiloPem, certificates.AuthorityPem, certificates.SiloKeyPem));
+
+        var withCertificate = await Cli.RunAsync(["sweep", "list", .. cluster, "--tls-certificate", certificates.ClientPfx, "--tls-ca", certificates.AuthorityPem]);
+        var without = await Cli.RunAsync(["sweep", "list", .. cluster]);
+
+        Assert.True(withCertificate.ExitCode == 0, withCertificate.Error);
+        Assert.Contains("sweep", withCertificate.Out, StringComparison.Ordinal);
+        Assert.Equal(2, without.ExitCode);
+        Assert.StartsWith($"error: --cluster: no silo of cluster '{cluster[3]}' (--cluster-id) answers at {cluster[1]}", without.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_TLS_certificate_file_that_is_missing_is_named_before_anything_connects()
+    {
+        var missing = Path.Combine(_directory, "missing.pfx");
+
+        var result = await Cli.RunAsync("leaderboard", "--cluster", $"127.0.0.1:{FreePort()}", "--tls-certificate", missing, "--tls-ca", missing);
+
+        Assert.Equal(2, result.ExitCode);
+        Assert.StartsWith($"error: --tls-ca: {missing}: cannot read the file", result.Error, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("not-an-address", "--cluster: 'not-an-address' is not HOST:PORT")]
     [InlineData("no-such-host.invalid:30000", "--cluster: cannot resolve 'no-such-host.invalid'")]
@@ -207,7 +234,7 @@ public sealed partial class ClusterCommandTests : IAsyncLifetime
     }
 
     /// <summary>Starts a one-silo cluster of its own and returns the flags that reach it.</summary>
-    private async Task<string[]> StartSiloAsync()
+    private async Task<string[]> StartSiloAsync(ClusterTls? tls = null)
     {
         var id = $"cli-test-{Guid.NewGuid():N}";
         var options = new SiloOptions
@@ -222,6 +249,7 @@ public sealed partial class ClusterCommandTests : IAsyncLifetime
             HttpPort = 0,
             ClusterId = id,
             ServiceId = id,
+            Tls = tls,
         };
         var builder = GridSilo.CreateBuilder(options);
         builder.Logging.SetMinimumLevel(LogLevel.Warning);

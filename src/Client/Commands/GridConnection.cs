@@ -56,7 +56,7 @@ internal sealed class GridConnection(IHost host, IGrainFactory grains) : IAsyncD
             host.Dispose();
             // A gateway of another cluster, or one that refuses this client's TLS, drops the connection unexplained, so
             // the error names the flags that could be at fault.
-            var flags = tls is null ? "(--cluster-id; or its silos require --tls-certificate)" : $"(--cluster-id, {ClusterTls.CertificateFlag}, {ClusterTls.AuthorityFlag})";
+            var flags = tls is null ? "(--cluster-id)" : $"(--cluster-id, {ClusterTls.CertificateFlag}, {ClusterTls.AuthorityFlag})";
             throw new IOException($"--cluster: no silo of cluster '{clusterId}' {flags} answers at {cluster}: {e.GetBaseException().Message}", e);
         }
         return new GridConnection(host, host.Services.GetRequiredService<IClusterClient>());
