@@ -54,6 +54,41 @@ public sealed class TlsTests(TlsTests.TlsSilo silo) : IClassFixture<TlsTests.Tls
         })));
     }
 
+    [PostgresFact]
+    public async Task Silos_with_certificates_of_the_CA_form_one_cluster_and_a_silo_of_another_CA_cannot_join()
+    {
+        await using var database = await TestPostgres.CreateDatabaseAsync();
+        using var directory = new TemporaryDirectory();
+        var files = TestCertificates.Write(Directory.CreateDirectory(Path.Combine(directory.Path, "cluster")).FullName);
+        var rogueFiles = TestCertificates.Write(Directory.CreateDirectory(Path.Combine(directory.Path, "rogue")).FullName);
+        var first = Silos.Options(Path.Combine(directory.Path, "1"), postgres: database.ConnectionString) with
+        {
+            Tls = new ClusterTls(files.SiloPem, files.AuthorityPem, files.SiloKeyPem),
+        };
+        var second = Silos.Options(Path.Combine(directory.Path, "2"), postgres: database.ConnectionString) with
+        {
+            ClusterId = first.ClusterId,
+            ServiceId = first.ServiceId,
+            Tls = first.Tls,
+        };
+
+        await using var one = await Silos.StartAsync(first);
+        await using var two = await Silos.StartAsync(second);
+        // A joining silo must reach every active one before it turns active itself, over TLS both ways.
+        Assert.Equal(2, one.Services.GetRequiredService<ISiloStatusOracle>().GetApproximateSiloStatuses(onlyActive: true).Count);
+
+        // In a process of its own: the cluster declares it dead, and Orleans then ends the process it runs in.
+        using var rogue = SiloProcess.Start(new SiloLaunch(SiloExecutable.Silo,
+            [.. SiloLaunch.PostgresArguments(database.ConnectionString, first.ClusterId), "--slots", "cpu:1", "--checkpoints", Path.Combine(directory.Path, "rogue-checkpoints"),
+                "--tls-certificate", rogueFiles.SiloPem, "--tls-key", rogueFiles.SiloKeyPem, "--tls-ca", rogueFiles.AuthorityPem],
+            Directory.CreateDirectory(Path.Combine(directory.Path, "logs")).FullName));
+        var refused = await Assert.ThrowsAsync<SiloProcessException>(() => rogue.WaitHealthyAsync(TimeSpan.FromSeconds(90)));
+        Assert.Contains("exited", refused.Message, StringComparison.Ordinal);
+        Assert.Equal(2, one.Services.GetRequiredService<ISiloStatusOracle>().GetApproximateSiloStatuses(onlyActive: true).Count);
+        await two.StopAsync();
+        await one.StopAsync();
+    }
+
     [Fact]
     public void The_same_flags_are_refused_unless_they_come_together()
     {
