@@ -98,11 +98,6 @@ public sealed record ClusterTls(string CertificatePath, string AuthorityPath, st
                 $"{CertificateFlag}: {CertificatePath}: cannot read a certificate with its private key (a .pfx/.p12 file, or PEM with the key; " +
                 $"a password goes in ${PasswordVariable}): {e.Message}", e);
         }
-        catch (ArgumentException e)
-        {
-            // CreateFromPemFile's word for a PEM file without a certificate or without a key.
-            throw new InvalidDataException($"{CertificateFlag}: {CertificatePath}: {e.Message.Replace($" (Parameter '{e.ParamName}')", "", StringComparison.Ordinal)}", e);
-        }
         if (!certificate.HasPrivateKey)
             throw new InvalidDataException($"{CertificateFlag}: {CertificatePath}: the certificate has no private key; TLS needs it to prove who this process is.");
         return certificate;
