@@ -108,7 +108,7 @@ public sealed class Cluster : IAsyncDisposable
             if (end.Status is SweepStatus.Finished or SweepStatus.Cancelled) break;
             if (clock.Elapsed > limit)
             {
-                var unfinished = end.Trials.Where(t => t.Status is not (TrialStatus.Completed or TrialStatus.Failed or TrialStatus.Cancelled));
+                var unfinished = end.Trials.Where(t => !t.Status.IsFinal());
                 throw new BenchmarkException($"the sweep did not end within {limit.TotalMinutes:F0} minutes ({end.Trials.Count} trials created); " +
                     $"not ended: {string.Join(", ", unfinished.Select(t => $"{t.TrialId}={t.Status}"))}");
             }

@@ -16,6 +16,12 @@ public enum TrialStatus
     Cancelled,
 }
 
+public static class TrialStatuses
+{
+    /// <summary>Whether a trial in this status has ended: it will not run again, and its sweep has it as done.</summary>
+    public static bool IsFinal(this TrialStatus status) => status is TrialStatus.Completed or TrialStatus.Failed or TrialStatus.Cancelled;
+}
+
 /// <summary>One trial as its sweep defines it: Core's resolved spec, and how the sweep judges and retries it.</summary>
 [GenerateSerializer, Immutable]
 public sealed record TrialDefinition(

@@ -108,5 +108,4 @@ internal static class GridWorld
         return string.Concat(lines) + $"\n  queue: [{string.Join(", ", queue)}]";
     }
 
-    public static bool IsFinal(TrialStatus status) => status is TrialStatus.Completed or TrialStatus.Failed or TrialStatus.Cancelled;
 }

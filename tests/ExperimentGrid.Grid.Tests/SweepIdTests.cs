@@ -66,7 +66,7 @@ public sealed class SweepIdTests
         await grain.InitializeAsync(definition);
         var limit = DateTime.UtcNow + TimeSpan.FromSeconds(30);
         TrialSnapshot snapshot;
-        while (!GridWorld.IsFinal((snapshot = await grain.GetAsync()).Status) && DateTime.UtcNow < limit) await Task.Delay(100);
+        while (!(snapshot = await grain.GetAsync()).Status.IsFinal() && DateTime.UtcNow < limit) await Task.Delay(100);
 
         Assert.Equal(TrialStatus.Failed, snapshot.Status);
         Assert.Equal($"trial ../escape/{trial.Id}: its checkpoint directory is {directory.Path}/escape/{trial.Id}, outside the checkpoint root {checkpoints}", snapshot.Error);

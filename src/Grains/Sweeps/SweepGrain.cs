@@ -93,8 +93,8 @@ public sealed class SweepGrain(
 
     public async Task OnTrialUpdateAsync(TrialUpdate update)
     {
-        if (!_records.TryGetValue(update.TrialId, out var record) || IsFinal(record.Status)) return;
-        if (!IsFinal(update.Status))
+        if (!_records.TryGetValue(update.TrialId, out var record) || record.Status.IsFinal()) return;
+        if (!update.Status.IsFinal())
         {
             if (update.Status == TrialStatus.Running) _running.Add(update.TrialId);
             else _running.Remove(update.TrialId);
@@ -136,7 +136,7 @@ public sealed class SweepGrain(
     public async Task<SweepSnapshot> GetAsync()
     {
         // Ended trials are as the sweep kept them; active ones are read from their grains, all at once, for progress.
-        var live = await Task.WhenAll(S.Trials.Where(t => !IsFinal(t.Status)).Select(async t =>
+        var live = await Task.WhenAll(S.Trials.Where(t => !t.Status.IsFinal()).Select(async t =>
         {
             try
             {
@@ -186,7 +186,7 @@ public sealed class SweepGrain(
                     var again = _searcher.Suggest(1);
                     if (again is not [var suggestion] || suggestion.Id != e.TrialId)
                         throw new InvalidOperationException($"sweep {this.GetPrimaryKeyString()}: its searcher replayed {(again.Count == 0 ? "no trial" : again[0].Id)} where it had suggested {e.TrialId}.");
-                    if (!IsFinal(_records[e.TrialId].Status)) _active[e.TrialId] = suggestion;
+                    if (!_records[e.TrialId].Status.IsFinal()) _active[e.TrialId] = suggestion;
                     break;
                 case SweepEventKind.Epoch:
                     var report = new TrialReport(e.TrialId, e.Epoch, e.Value ?? double.NaN);
@@ -418,7 +418,6 @@ public sealed class SweepGrain(
 
     private int Count(TrialStatus status) => S.Trials.Count(t => t.Status == status);
 
-    private static bool IsFinal(TrialStatus status) => status is TrialStatus.Completed or TrialStatus.Failed or TrialStatus.Cancelled;
 
     private ITrialGrain Trial(string trialId) => GrainFactory.GetGrain<ITrialGrain>(TrialKeys.Format(this.GetPrimaryKeyString(), trialId));
 

@@ -156,7 +156,7 @@ public sealed class TrialGrain(
 
     public async Task CancelAsync()
     {
-        if (S.Definition is null || IsFinal(S.Status)) return;
+        if (S.Definition is null || S.Status.IsFinal()) return;
         await EndAsync(TrialStatus.Cancelled);
     }
 
@@ -172,7 +172,7 @@ public sealed class TrialGrain(
             case TrialStatus.Running:
                 await CheckLeaseAsync();
                 break;
-            case TrialStatus.Completed or TrialStatus.Failed or TrialStatus.Cancelled:
+            case var ended when ended.IsFinal():
                 await TellSweepEndAsync();
                 break;
         }
@@ -184,7 +184,6 @@ public sealed class TrialGrain(
     /// <summary>Whether <paramref name="attempt"/> is the running attempt: calls from a slot that lost the trial change nothing.</summary>
     private bool Holds(int attempt) => S.Definition is not null && S.Status == TrialStatus.Running && S.Attempts == attempt;
 
-    private static bool IsFinal(TrialStatus status) => status is TrialStatus.Completed or TrialStatus.Failed or TrialStatus.Cancelled;
 
     /// <summary>While the trial runs, checks the lease between heartbeats: the lease is this grain's alone to judge.</summary>
     private void StartLeaseTimer() => _leaseTimer ??= this.RegisterGrainTimer(_ => CheckLeaseAsync(), new GrainTimerCreationOptions
