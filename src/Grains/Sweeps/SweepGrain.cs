@@ -131,7 +131,7 @@ public sealed class SweepGrain(
         return decision;
     }
 
-    public Task CancelAsync() => StopAsync(ByUser, SweepStatus.Cancelled);
+    public Task CancelAsync() => StopAsync(ByUser);
 
     public async Task<SweepSnapshot> GetAsync()
     {
@@ -226,6 +226,8 @@ public sealed class SweepGrain(
                 if (suggestions.Count == 0) break;
                 foreach (var suggestion in suggestions) Record(suggestion);
                 await SaveAsync();
+                // A stop (a cancel, a budget) may have come while the state was written: its trials then end here.
+                if (S.EndReason is not null) break;
                 await InitializeAsync(suggestions.Where(s => s.Spec is not null).Select(s => s.Id));
             }
             await FinishIfIdleAsync(_searcher!.Exhausted ? Exhausted : null);
@@ -263,10 +265,14 @@ public sealed class SweepGrain(
     {
         foreach (var id in trialIds.ToList())
         {
+            // Stopping: a trial not yet initialized is ended by the sweep itself (CancelActiveAsync), never queued.
+            if (S.EndReason is not null || !_active.TryGetValue(id, out var suggestion)) continue;
             try
             {
-                await Trial(id).InitializeAsync(Definition(_active[id]));
+                await Trial(id).InitializeAsync(Definition(suggestion));
                 _uninitialized.Remove(id);
+                // Cancelled while its initialization was on its way: the grain, queued now, is told so too.
+                if (_records[id].Status.IsFinal()) await Trial(id).CancelAsync();
             }
             catch (Exception e) when (ClusterFaults.IsUnreachable(e))
             {
@@ -297,7 +303,11 @@ public sealed class SweepGrain(
             S.Events.Add(new SweepEvent(SweepEventKind.Ended, suggestion.Id));
             _searcher!.OnTrialEnd(suggestion.Id, null);
         }
-        else _active[suggestion.Id] = suggestion;
+        else
+        {
+            _active[suggestion.Id] = suggestion;
+            _uninitialized.Add(suggestion.Id);
+        }
     }
 
     private string? BudgetSpent()
@@ -310,15 +320,14 @@ public sealed class SweepGrain(
     }
 
     /// <summary>
-    /// Starts no more trials and cancels the active ones; the sweep is Finished (or, cancelled by its user, Cancelled
-    /// at once) when they have all ended.
+    /// Starts no more trials and cancels the active ones; the sweep is Finished (or, cancelled by its user, Cancelled)
+    /// once they have all ended, so that a sweep shown as ended has no trial still waiting or running.
     /// </summary>
-    private async Task StopAsync(string reason, SweepStatus? status = null)
+    private async Task StopAsync(string reason)
     {
         if (S.Status != SweepStatus.Running || S.EndReason is not null) return;
         logger.LogInformation("Sweep {Sweep}: {Reason}", this.GetPrimaryKeyString(), reason);
         S.EndReason = reason;
-        if (status is { } now) S.Status = now;
         await SaveAsync();
         await CancelActiveAsync();
         await FinishIfIdleAsync(reason);
@@ -330,8 +339,8 @@ public sealed class SweepGrain(
         if (_active.Count > 0 || reason is null) return;
         if (S.Status == SweepStatus.Running)
         {
-            S.Status = SweepStatus.Finished;
             S.EndReason ??= reason;
+            S.Status = S.EndReason == ByUser ? SweepStatus.Cancelled : SweepStatus.Finished;
             await SaveAsync();
         }
         await EndTimersAsync();
@@ -388,8 +397,16 @@ public sealed class SweepGrain(
     /// </summary>
     private async Task CancelActiveAsync()
     {
+        var endedHere = 0;
         foreach (var id in _active.Keys.ToList())
         {
+            if (_uninitialized.Contains(id))
+            {
+                // No grain knows this trial yet: the sweep is its only owner, as it is of an invalid suggestion's.
+                EndUnstarted(id);
+                endedHere++;
+                continue;
+            }
             try
             {
                 await Trial(id).CancelAsync();
@@ -399,6 +416,19 @@ public sealed class SweepGrain(
                 logger.LogDebug(e, "Cancelling trial {Trial} did not reach it", id);
             }
         }
+        if (endedHere == 0) return;
+        await SaveAsync();
+        await FinishIfIdleAsync(S.EndReason);
+    }
+
+    private void EndUnstarted(string trialId)
+    {
+        _records[trialId].Status = TrialStatus.Cancelled;
+        _active.Remove(trialId);
+        _running.Remove(trialId);
+        _uninitialized.Remove(trialId);
+        S.Events.Add(new SweepEvent(SweepEventKind.Ended, trialId));
+        _searcher!.OnTrialEnd(trialId, null);
     }
 
     private async Task EndTimersAsync()
