@@ -21,6 +21,8 @@ public static class Program
     private const int DefaultTrials = 6;
     private const int FakeSilos = 2;
     private const int FakeTrials = 1000;
+    private const int StressTrials = 300;
+    private const int StressSlots = 2;
 
     public static Task<int> Main(string[] args)
     {
@@ -50,13 +52,44 @@ public static class Program
                           $"{FakeWorkload.StepMilliseconds} ms) on fake silo processes (tests/ExperimentGrid.FakeSilo), then a " +
                           $"{FakeWorkload.GridPoints}-point grid submitted and cancelled.",
         };
+        var stress = new Option<bool>("--stress")
+        {
+            Description = $"Hunt crashes instead: {StressTrials} short MiniLM trials (--trials) on one silo process with {StressSlots} CPU slots, " +
+                          "each with mid-epoch checkpoints, an evaluation and a model save; a silo that dies is counted, with the kernel's " +
+                          "segfault line, and replaced.",
+        };
+        var gen0 = new Option<long?>("--gc-gen0-size")
+        {
+            Description = "With --stress: the silos' gen0 budget in bytes (DOTNET_GCgen0size). A small one, such as 1048576, collects far " +
+                          "more often and makes a race with the garbage collector show sooner.",
+        };
+        gen0.Validators.Add(result =>
+        {
+            if (result.GetValueOrDefault<long?>() is < 65536 and var n) result.AddError($"--gc-gen0-size: must be at least 65536 bytes, got {n}.");
+        });
+        var hammer = new Option<bool>("--gc-hammer")
+        {
+            Description = "With --stress: load a startup hook into the silos that collects garbage and runs finalizers in a loop " +
+                          "(benchmarks/ExperimentGrid.GcHammer), so that an object freed by a finalizer during a native call shows in " +
+                          "hundreds of trials rather than thousands.",
+        };
         var markdown = new Option<FileInfo?>("--markdown") { Description = "Also write the Markdown report to this file." };
         var root = new RootCommand(
             "Measures the grid's scheduling overhead: one sweep of small MiniLM trials on 1, 2 and 3 silo processes on loopback " +
             "(or, with --fake, 1,000 fake trials on 2), its wall time against the sum of its trials' times, and prints a Markdown report.")
         {
-            postgres, silos, trials, trainLimit, threads, fake, markdown,
+            postgres, silos, trials, trainLimit, threads, fake, stress, gen0, hammer, markdown,
         };
+        root.Validators.Add(result =>
+        {
+            foreach (var stressOnly in new Option[] { gen0, hammer })
+                if (result.GetResult(stressOnly) is { Implicit: false } && !(result.GetResult(stress)?.GetValueOrDefault<bool>() ?? false))
+                    result.AddError($"{stressOnly.Name}: only with --stress.");
+            if (!(result.GetResult(stress)?.GetValueOrDefault<bool>() ?? false)) return;
+            if (result.GetResult(fake)?.GetValueOrDefault<bool>() ?? false) result.AddError("--stress: runs real MiniLM trials; not with --fake.");
+            foreach (var unused in new Option[] { silos, trainLimit, threads })
+                if (result.GetResult(unused) is { Implicit: false }) result.AddError($"{unused.Name}: the stress run has its own workload; not used with --stress.");
+        });
         root.Validators.Add(result =>
         {
             if (!(result.GetResult(fake)?.GetValueOrDefault<bool>() ?? false)) return;
@@ -68,6 +101,11 @@ public static class Program
         root.SetAction((parse, cancellationToken) =>
         {
             var markdownFile = parse.GetValue(markdown);
+            if (parse.GetValue(stress))
+            {
+                var workload = new StressWorkload(parse.GetValue(trials) ?? StressTrials, StressSlots, parse.GetValue(gen0), parse.GetValue(hammer));
+                return RunStressAsync(parse.GetValue(postgres)!, workload, markdownFile, args, cancellationToken);
+            }
             if (parse.GetValue(fake))
             {
                 var workload = new FakeWorkload(parse.GetValue(trials) ?? FakeTrials, parse.GetValue(silos)?.Single() ?? FakeSilos);
@@ -113,8 +151,17 @@ public static class Program
             return (Report.RenderFake(Command(args), server, result, loadBefore, LoadAverage.Read(), total.Elapsed), logs);
         }, cancellationToken);
 
+    private static Task<int> RunStressAsync(string postgres, StressWorkload workload, FileInfo? markdown, string[] args, CancellationToken cancellationToken) =>
+        FrameAsync(postgres, markdown, async (server, loadBefore, total) =>
+        {
+            var paths = Prepare();
+            Progress($"PostgreSQL at {server}; silo logs in {paths.Logs}");
+            var result = await StressRun.RunAsync(workload, paths, postgres, cancellationToken);
+            return (Report.RenderStress(Command(args), server, workload, result, total.Elapsed), paths.Logs);
+        }, cancellationToken);
+
     /// <summary>
-    /// What both modes do around their measurement: check the server first, print the report (and write it to
+    /// What every mode does around their measurement: check the server first, print the report (and write it to
     /// --markdown), and turn problems the user can act on into one "error:" line.
     /// </summary>
     private static async Task<int> FrameAsync(string postgres, FileInfo? markdown,

@@ -143,7 +143,36 @@ public static class Report
         return text.ToString();
     }
 
-    /// <summary>What both reports open with: the title, the command that made them, the machine and the network.</summary>
+    public static string RenderStress(string command, string server, StressWorkload workload, StressResult result, TimeSpan total)
+    {
+        var text = new StringBuilder();
+        void Line(string line = "") => text.Append(line).Append('\n');
+
+        Preamble(Line, "## ExperimentGrid stress run: silo crashes", command, server);
+        var stress = (workload.Gen0Bytes is { } gen0 ? $", gen0 budget {gen0:N0} bytes" : "") + (workload.GcHammer ? ", with the GC hammer collecting in a loop" : "");
+        Line($"- Silo: one process as deployed (server GC{stress}), `--slots cpu:{workload.Slots}`, " +
+             "one libtorch thread per slot. A silo that dies ends its round; the next round starts a new silo on a new database with the trials still to run.");
+        Line($"- Trials: MiniLM text classification on {Workload.Dataset}, {StressWorkload.TrainLimit} training examples, batch {StressWorkload.BatchSize}, " +
+             $"max_length {StressWorkload.MaxLength}, 1 epoch, a checkpoint every {StressWorkload.CheckpointEvery} steps and at the epoch's end, " +
+             $"{StressWorkload.EvalLimit} evaluated, the model saved. The whole run took {total.TotalMinutes:F1} min.");
+        Line($"- OS: {RuntimeInformation.OSDescription} ({RuntimeInformation.OSArchitecture}); {RuntimeInformation.FrameworkDescription}");
+        Line();
+        Line("| Trials completed | Trials failed | Silo processes | Crashes | Wall |");
+        Line("|---:|---:|---:|---:|---:|");
+        Line($"| {result.Completed} | {result.Failed} | {result.SiloStarts} | {result.Crashes.Count} | {result.Wall.TotalMinutes:F1} min |");
+        if (result.Crashes.Count > 0)
+        {
+            Line();
+            Line("| Crash | After trials | Kernel |");
+            Line("|---|---:|---|");
+            foreach (var crash in result.Crashes) Line($"| {crash.Signal} | {crash.CompletedBefore} | {crash.KernelLine ?? "none logged"} |");
+        }
+        Line();
+        Line($"stress: {result.Completed} trials, {result.Crashes.Count} crashes");
+        return text.ToString();
+    }
+
+    /// <summary>What every report opens with: the title, the command that made them, the machine and the network.</summary>
     private static void Preamble(Action<string> line, string title, string command, string server)
     {
         line(title);

@@ -88,6 +88,9 @@ public sealed partial class SiloProcess : IDisposable
 
     public bool HasExited => _process.HasExited;
 
+    /// <summary>The exit code of a process that has exited: 128 + the signal's number for one a signal killed.</summary>
+    public int ExitCode => _process.ExitCode;
+
     /// <summary>CPU time the silo has used so far, all its threads.</summary>
     public TimeSpan CpuTime => _process.TotalProcessorTime;
 

@@ -33,7 +33,7 @@ public sealed class BertEmbeddings : Module<Tensor, Tensor, Tensor>
     {
         using var scope = NewDisposeScope();
         var positions = arange(inputIds.shape[1], dtype: ScalarType.Int64, device: inputIds.device).unsqueeze(0);
-        var embedded = word_embeddings.call(inputIds) + token_type_embeddings.call(tokenTypeIds) + position_embeddings.call(positions);
+        var embedded = word_embeddings.call(inputIds).Plus(token_type_embeddings.call(tokenTypeIds)).Plus(position_embeddings.call(positions));
         return dropout.call(LayerNorm.call(embedded)).MoveToOuterDisposeScope();
     }
 }
@@ -140,7 +140,7 @@ public sealed class BertResidualOutput : Module<Tensor, Tensor, Tensor>
     public override Tensor forward(Tensor hidden, Tensor residual)
     {
         using var scope = NewDisposeScope();
-        return _precision.Norm(LayerNorm, dropout.call(_precision.Linear(dense, hidden)) + residual).MoveToOuterDisposeScope();
+        return _precision.Norm(LayerNorm, dropout.call(_precision.Linear(dense, hidden)).Plus(residual)).MoveToOuterDisposeScope();
     }
 }
 

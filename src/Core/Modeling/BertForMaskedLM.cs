@@ -1,5 +1,6 @@
 using System.Text.Json;
 using ExperimentGrid.Core.Data;
+using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
@@ -129,10 +130,9 @@ public sealed class BertForMaskedLM : Module<Tensor, Tensor, Tensor, Tensor>, IE
     {
         using var scope = NewDisposeScope();
         var (logits, targets) = LabelledLogits(inputIds, attentionMask, tokenTypeIds, labels);
-        var loss = reduction == Reduction.Mean
-            ? nn.functional.cross_entropy(logits, targets, reduction: Reduction.Sum) / Math.Max(1, targets.shape[0])
-            : nn.functional.cross_entropy(logits, targets, reduction: reduction);
-        return loss.MoveToOuterDisposeScope();
+        if (reduction != Reduction.Mean) return nn.functional.cross_entropy(logits, targets, reduction: reduction).MoveToOuterDisposeScope();
+        using Scalar labelled = Math.Max(1, targets.shape[0]);
+        return nn.functional.cross_entropy(logits, targets, reduction: Reduction.Sum).div(labelled).MoveToOuterDisposeScope();
     }
 
     /// <summary>Logits at the labelled positions (labels other than -100), [positions, vocab], and their target ids.</summary>

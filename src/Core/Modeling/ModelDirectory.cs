@@ -140,15 +140,7 @@ public sealed class ModelDirectory
 
     private TModule LoadInto<TModule>(TModule model, IReadOnlyList<string> headPrefixes, ILogger? logger) where TModule : nn.Module
     {
-        var weights = ReadWeights();
-        try
-        {
-            LoadWeights(model, weights, Path, headPrefixes, logger);
-        }
-        finally
-        {
-            foreach (var tensor in weights.Values) tensor.Dispose();
-        }
+        using (NewDisposeScope()) LoadWeights(model, ReadWeights(), Path, headPrefixes, logger);
         return model;
     }
 
@@ -159,6 +151,7 @@ public sealed class ModelDirectory
         Directory.CreateDirectory(path);
         var saved = config.Clone();
         saved.Architectures = [THead.Architecture];
+        using var scope = NewDisposeScope();
         var state = model.state_dict();
         Safetensors.Save(System.IO.Path.Combine(path, WeightsFile), state, new Dictionary<string, string> { ["format"] = "pt" });
         saved.Save(System.IO.Path.Combine(path, ConfigFile));

@@ -73,6 +73,9 @@ public static class Safetensors
     /// <summary>Writes float32 and int64 tensors, names sorted, header padded to 8 bytes as the reference writer does.</summary>
     public static void Save(string path, IEnumerable<KeyValuePair<string, Tensor>> tensors, IReadOnlyDictionary<string, string>? metadata = null)
     {
+        // The detached and CPU copies Encode makes stay in this scope until the file is written: a tensor outside any
+        // scope is the garbage collector's to free, and TorchSharp lets it go while libtorch still reads it.
+        using var scope = NewDisposeScope();
         var ordered = tensors.OrderBy(p => p.Key, StringComparer.Ordinal).ToList();
         var header = new JsonObject();
         if (metadata is { Count: > 0 })

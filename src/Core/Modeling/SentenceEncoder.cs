@@ -1,3 +1,4 @@
+using TorchSharp;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
 
@@ -30,11 +31,13 @@ public sealed class SentenceEncoder : Module<Tensor, Tensor, Tensor, Tensor>, IE
         return MeanPool(bert.call(inputIds, attentionMask, tokenTypeIds), attentionMask).MoveToOuterDisposeScope();
     }
 
+    private static readonly Scalar LeastTokenCount = 1e-9;
+
     /// <summary>Masked mean over tokens, then L2 normalisation; [batch, tokens, hidden] → [batch, hidden].</summary>
     public static Tensor MeanPool(Tensor hidden, Tensor attentionMask)
     {
         var mask = attentionMask.unsqueeze(-1).to_type(hidden.dtype);
-        var mean = (hidden * mask).sum(1) / mask.sum(1).clamp_min(1e-9);
+        var mean = (hidden * mask).sum(1) / mask.sum(1).clamp_min(LeastTokenCount);
         return functional.normalize(mean, p: 2, dim: 1);
     }
 }

@@ -1,4 +1,6 @@
 using System.Text.Json;
+using ExperimentGrid.Core.Modeling;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace ExperimentGrid.Core.SetFit;
@@ -40,18 +42,19 @@ public sealed class LogisticRegression
         var targets = nn.functional.one_hot(labelIds, classes).to_type(ScalarType.Float64)[.., firstFree..];
         // The intercept column is not penalised; the tiny ridge keeps the softmax Hessian invertible along the
         // direction that shifts every class's intercept alike, which changes no probability.
-        var penalty = ones(width, dtype: ScalarType.Float64);
-        penalty[width - 1] = 0;
+        var penalty = tensor([.. Enumerable.Repeat(1.0, (int)width - 1), 0.0]);
         var w = zeros(free, width, dtype: ScalarType.Float64);
+        // The fit runs on a slot's training thread: its numbers go to libtorch as held Scalars (see HeldScalars).
+        using Scalar strength = c, half = 0.5, ridge = 1e-10;
 
         Tensor Objective(Tensor weights) =>
-            c * nn.functional.cross_entropy(FullLogits(x.matmul(weights.T), classes), labelIds, reduction: nn.Reduction.Sum)
-            + 0.5 * (weights.square() * penalty).sum();
+            nn.functional.cross_entropy(FullLogits(x.matmul(weights.T), classes), labelIds, reduction: nn.Reduction.Sum).mul(strength)
+                .Plus((weights.square() * penalty).sum().mul(half));
 
         for (var iteration = 0; iteration < maxIterations; iteration++)
         {
             var probabilities = FullLogits(x.matmul(w.T), classes).softmax(1)[.., firstFree..];
-            var gradient = c * (probabilities - targets).T.matmul(x) + w * penalty;
+            var gradient = (probabilities - targets).T.matmul(x).mul(strength).Plus(w * penalty);
             if (gradient.abs().max().item<double>() < tolerance) break;
 
             var hessian = zeros(free * width, free * width, dtype: ScalarType.Float64);
@@ -60,9 +63,9 @@ public sealed class LogisticRegression
                 {
                     var curvature = (a == b ? probabilities[.., a] : zeros(n, dtype: ScalarType.Float64)) - probabilities[.., a] * probabilities[.., b];
                     hessian[TensorIndex.Slice(a * width, (a + 1) * width), TensorIndex.Slice(b * width, (b + 1) * width)] =
-                        c * x.T.matmul(x * curvature.unsqueeze(1));
+                        x.T.matmul(x * curvature.unsqueeze(1)).mul(strength);
                 }
-            hessian += diag(penalty.repeat(free)) + 1e-10 * eye(free * width, dtype: ScalarType.Float64);
+            hessian = hessian.Plus(diag(penalty.repeat(free))).Plus(eye(free * width, dtype: ScalarType.Float64).mul(ridge));
             var step = linalg.solve(hessian, gradient.reshape(-1)).reshape(free, width);
 
             // Newton's step is exact near the optimum; far from it, halve until the objective falls (Armijo).
@@ -73,7 +76,8 @@ public sealed class LogisticRegression
             while (Objective(next).item<double>() > current - 1e-4 * scale * slope && scale > 1e-8)
             {
                 scale /= 2;
-                next = w - scale * step;
+                using Scalar held = scale;
+                next = w - step.mul(held);
             }
             w = next;
         }
@@ -88,7 +92,7 @@ public sealed class LogisticRegression
     {
         using var scope = NewDisposeScope();
         var weights = WeightTensor(features.dtype, features.device);
-        var logits = features.matmul(weights[.., ..Features].T) + weights[.., Features];
+        var logits = features.matmul(weights[.., ..Features].T).Plus(weights[.., Features]);
         return FullLogits(logits, Classes).MoveToOuterDisposeScope();
     }
 

@@ -1,4 +1,5 @@
 using ExperimentGrid.Core.Modeling;
+using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
@@ -155,7 +156,8 @@ public sealed class AdamW : IDisposable
     {
         AdoptGradients();
         using var noGrad = no_grad();
-        _gradients.div_(divisor);
+        using Scalar held = divisor;
+        _gradients.div_(held);
     }
 
     /// <summary>
@@ -170,7 +172,8 @@ public sealed class AdamW : IDisposable
         using var noGrad = no_grad();
         var totalNorm = linalg.vector_norm(_gradients);
         // torch's C++ clip_grad_norm_ (the one TorchSharp calls) computes max_norm / (total_norm + 1e-6) as a fill and a true division.
-        var coefficient = full_like(totalNorm, maxNorm).div_(totalNorm.add_(1e-6)).clamp_max_(1.0);
+        using Scalar held = maxNorm, epsilon = 1e-6, most = 1.0;
+        var coefficient = full_like(totalNorm, held).div_(totalNorm.add_(epsilon)).clamp_max_(most);
         _gradients.mul_(coefficient);
     }
 
@@ -182,17 +185,24 @@ public sealed class AdamW : IDisposable
         var biasCorrection2Sqrt = Math.Sqrt(1 - Math.Pow(_beta2, StepCount));
         var stepSize = LearningRate / biasCorrection1;
         using var noGrad = no_grad();
-        foreach (var (range, weightDecay) in _decayRanges) range.mul_(1 - LearningRate * weightDecay);
+        foreach (var (range, weightDecay) in _decayRanges)
+        {
+            using Scalar kept = 1 - LearningRate * weightDecay;
+            range.mul_(kept);
+        }
+        // Made once a step and held to its end (see HeldScalars), not one per chunk and operation.
+        using Scalar beta1 = _beta1, gradientShare1 = 1 - _beta1, beta2 = _beta2, gradientShare2 = 1 - _beta2;
+        using Scalar correction2 = biasCorrection2Sqrt, eps = _eps, negativeStepSize = -stepSize;
         // Over the whole buffer, untrained parameters included: their gradient and moments are zero, so the moments
         // stay zero and their update is -stepSize · 0 / eps, exactly nothing, as when torch skips them.
         foreach (var (parameters, gradients, expAvg, expAvgSq, scratch) in _chunks)
         {
-            expAvg.mul_(_beta1).add_(gradients, 1 - _beta1);
-            expAvgSq.mul_(_beta2).addcmul_(gradients, gradients, 1 - _beta2);
+            expAvg.mul_(beta1).add_(gradients, gradientShare1);
+            expAvgSq.mul_(beta2).addcmul_(gradients, gradients, gradientShare2);
             // torch's exact order of operations: a parameter whose gradient is pure rounding noise (an attention key
             // bias has a zero true gradient) is updated by noise/noise, and any reordering shows up there.
-            scratch.copy_(expAvgSq).sqrt_().div_(biasCorrection2Sqrt).add_(_eps);
-            parameters.addcdiv_(expAvg, scratch, -stepSize);
+            scratch.copy_(expAvgSq).sqrt_().div_(correction2).add_(eps);
+            parameters.addcdiv_(expAvg, scratch, negativeStepSize);
         }
     }
 
@@ -230,29 +240,22 @@ public sealed class AdamW : IDisposable
 
     public void Load(string path)
     {
+        using var scope = NewDisposeScope();
         var tensors = Safetensors.Load(path);
-        try
+        var expected = _slots.Length * 2 + 1;
+        if (tensors.Count != expected)
+            throw new InvalidDataException($"{path}: holds optimizer state for {(tensors.Count - 1) / 2} parameters, this trial trains {_slots.Length}; the checkpoint was made with another freeze depth or model.");
+        using var noGrad = no_grad();
+        foreach (var slot in _slots)
         {
-            var expected = _slots.Length * 2 + 1;
-            if (tensors.Count != expected)
-                throw new InvalidDataException($"{path}: holds optimizer state for {(tensors.Count - 1) / 2} parameters, this trial trains {_slots.Length}; the checkpoint was made with another freeze depth or model.");
-            using var scope = NewDisposeScope();
-            using var noGrad = no_grad();
-            foreach (var slot in _slots)
+            foreach (var (key, target) in new[] { ($"exp_avg.{slot.Name}", Slice(_expAvg, slot)), ($"exp_avg_sq.{slot.Name}", Slice(_expAvgSq, slot)) })
             {
-                foreach (var (key, target) in new[] { ($"exp_avg.{slot.Name}", Slice(_expAvg, slot)), ($"exp_avg_sq.{slot.Name}", Slice(_expAvgSq, slot)) })
-                {
-                    if (!tensors.TryGetValue(key, out var saved)) throw new InvalidDataException($"{path}: no optimizer state '{key}'; the checkpoint was made for other trainable parameters.");
-                    if (!saved.shape.SequenceEqual(target.shape)) throw new InvalidDataException($"{path}: optimizer state '{key}' has shape [{string.Join(", ", saved.shape)}], parameter has [{string.Join(", ", target.shape)}].");
-                    target.copy_(saved);
-                }
+                if (!tensors.TryGetValue(key, out var saved)) throw new InvalidDataException($"{path}: no optimizer state '{key}'; the checkpoint was made for other trainable parameters.");
+                if (!saved.shape.SequenceEqual(target.shape)) throw new InvalidDataException($"{path}: optimizer state '{key}' has shape [{string.Join(", ", saved.shape)}], parameter has [{string.Join(", ", target.shape)}].");
+                target.copy_(saved);
             }
-            StepCount = tensors.TryGetValue(StepKey, out var step) ? step.item<long>() : throw new InvalidDataException($"{path}: no step count.");
         }
-        finally
-        {
-            foreach (var t in tensors.Values) t.Dispose();
-        }
+        StepCount = tensors.TryGetValue(StepKey, out var step) ? step.item<long>() : throw new InvalidDataException($"{path}: no step count.");
     }
 
     /// <summary>The parameters and gradients keep the storage they view; only the optimizer's own handles go.</summary>

@@ -256,6 +256,7 @@ public abstract class EncoderTrainable<TModel, TExample> : ISupervisedTrainable
     public void SaveCheckpoint(string directory)
     {
         Directory.CreateDirectory(directory);
+        using var scope = NewDisposeScope();
         Safetensors.Save(Path.Combine(directory, WeightsFile), Model.state_dict().Append(
             KeyValuePair.Create(RngKey, random.get_rng_state().to_type(ScalarType.Int64))));
         _optimizer!.Save(Path.Combine(directory, OptimizerFile));
@@ -272,16 +273,12 @@ public abstract class EncoderTrainable<TModel, TExample> : ISupervisedTrainable
             ?? throw new InvalidDataException($"{statePath}: empty checkpoint state.");
         if (state.Seed != Spec.Seed) throw new InvalidDataException($"{statePath}: checkpoint was made with seed {state.Seed}, this trial uses {Spec.Seed}.");
 
-        var weights = Safetensors.Load(Path.Combine(directory, WeightsFile));
-        try
+        using (NewDisposeScope())
         {
+            var weights = Safetensors.Load(Path.Combine(directory, WeightsFile));
             if (!weights.Remove(RngKey, out var rng)) throw new InvalidDataException($"{directory}: checkpoint has no RNG state.");
-            using (rng) random.set_rng_state(rng.to_type(ScalarType.Byte));
+            random.set_rng_state(rng.to_type(ScalarType.Byte));
             ModelDirectory.LoadWeights(Model, weights, directory, [], Logger);
-        }
-        finally
-        {
-            foreach (var tensor in weights.Values) tensor.Dispose();
         }
         _optimizer!.Load(Path.Combine(directory, OptimizerFile));
         if (state.GlobalStep < state.CompletedEpochs * _stepsPerEpoch || state.GlobalStep > (state.CompletedEpochs + 1) * _stepsPerEpoch)

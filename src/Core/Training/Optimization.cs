@@ -1,3 +1,4 @@
+using ExperimentGrid.Core.Modeling;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -51,7 +52,7 @@ public static class Optimization
             var loss = microBatch();
             loss.Sum.backward();
             // Summed on the device: reading each micro-batch's loss would wait for its backward pass.
-            total = total is null ? loss.Sum.detach().MoveToOuterDisposeScope() : total.add_(loss.Sum.detach());
+            total = total is null ? loss.Sum.detach().MoveToOuterDisposeScope() : total.PlusInPlace(loss.Sum.detach());
             count += loss.Count;
         }
         if (total is null) throw new ArgumentException("a training step needs at least one micro-batch.", nameof(microBatches));
