@@ -32,6 +32,14 @@ public sealed partial class BadInputTests(BadInputWorldFixture fixture) : IClass
     {
         var input = BadInputs.All.Single(c => c.ToString() == name);
         var world = fixture.World;
+        if (input.Cli is null)
+        {
+            // A checkpoint: the slot that resumes from it fails the attempt with the exception's message, whatever its type.
+            var error = Record.Exception(() => world.ResumeTinyTrial(input.Resume!(world)));
+            Assert.NotNull(error);
+            Assert.True(BadInputMessages.Matches(world.Expand(input.Message), error.Message), $"expected \"{world.Expand(input.Message)}\", got {error.GetType().Name}: \"{error.Message}\"");
+            return;
+        }
         var result = await RunAsync(input.Cli(world), input.Stdin);
         var shown = $"exit code {result.ExitCode}\nstderr:\n{result.Error}\nstdout:\n{Shorten(result.Out)}";
 
@@ -65,6 +73,12 @@ public sealed partial class BadInputTests(BadInputWorldFixture fixture) : IClass
         Assert.Equal(Logits(withoutTheByte), Logits(fromStdin));
         // The comparison can tell texts apart: one more known word changes the logits of this tiny model.
         Assert.NotEqual(Logits(withAnotherWord), Logits(fromStdin));
+    }
+
+    [Fact]
+    public void The_checkpoint_the_bad_ones_are_copies_of_resumes()
+    {
+        fixture.World.ResumeTinyTrial(fixture.World.Checkpoint("good"));
     }
 
     [Fact]

@@ -1,6 +1,10 @@
 using System.Text;
 using ExperimentGrid.Core.Modeling;
+using ExperimentGrid.Core.Sweeps;
 using ExperimentGrid.Core.Tokenization;
+using ExperimentGrid.Core.Training;
+using ExperimentGrid.Core.Trials;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace ExperimentGrid.TestSupport.BadInput;
 
@@ -26,6 +30,59 @@ public sealed class BadInputWorld
     public string Model(string name) => Path.Combine(ModelRoot, name);
     public string Spec(string name) => Path.Combine(Root, "specs", name);
     public string TinyModel => Model("tiny");
+    public string Checkpoint(string name) => Path.Combine(Root, "checkpoints", name);
+
+    /// <summary>The trial <see cref="Checkpoint"/>("good") was written by: the tiny model on the good dataset, 2 steps an epoch.</summary>
+    public TrialSpec TinyTrial => new()
+    {
+        Model = TinyModel,
+        Dataset = Data("good"),
+        LabelNames = ["neg", "pos"],
+        TestSplit = null,
+        MaxLength = 16,
+        BatchSize = 2,
+        Epochs = 2,
+        Device = "cpu",
+    };
+
+    /// <summary>Resumes <see cref="TinyTrial"/> from <paramref name="checkpoint"/>, as a slot resumes a trial after a retry or a lost silo.</summary>
+    public void ResumeTinyTrial(string checkpoint)
+    {
+        using var session = TrialSession.Open(TinyTrial, new TrialSessionOptions { ResumeFrom = checkpoint }, TrialRunner.Create, NullLogger.Instance);
+    }
+
+    /// <summary>A copy of the good checkpoint, for a case to break one file of.</summary>
+    public string CopyOfCheckpoint(string name)
+    {
+        var path = Checkpoint(name);
+        CopyDirectory(Checkpoint("good"), path);
+        return path;
+    }
+
+    /// <summary>Trains <see cref="TinyTrial"/>'s first epoch and keeps its checkpoint at <paramref name="path"/>.</summary>
+    private void WriteCheckpoint(string path)
+    {
+        var folder = new CheckpointFolder(Path.Combine(Root, "checkpoint-run"));
+        using (var session = TrialSession.Open(TinyTrial, new TrialSessionOptions { Checkpoints = folder }, TrialRunner.Create, NullLogger.Instance))
+            session.Run(new PauseAfterFirstEpoch());
+        CopyDirectory(folder.At(2), path);
+    }
+
+    /// <summary>Pauses the trial at its first epoch's end, which keeps that epoch's checkpoint.</summary>
+    private sealed class PauseAfterFirstEpoch : ITrialObserver
+    {
+        public void OnProgress(TrainingProgress value)
+        {
+        }
+
+        public SchedulerDecision OnEpoch(EpochResult epoch, string? checkpoint) => SchedulerDecision.Pause;
+
+        public bool OnCheckpoint(int globalStep, string checkpoint) => true;
+
+        public bool OnCompleted(TrialResult result) => true;
+
+        public bool OnGivenBack(int globalStep, string? checkpoint) => true;
+    }
 
     /// <summary>Writes the good things, then each case's bad input, under <paramref name="root"/>.</summary>
     public static BadInputWorld Create(string root, string? rottenTomatoes = null)
@@ -35,6 +92,7 @@ public sealed class BadInputWorld
         world.SaveTinyModel(world.TinyModel);
         world.WriteGoodDataset(world.Data("good"));
         if (rottenTomatoes is not null) CopyDirectory(rottenTomatoes, world.Data("rotten_tomatoes"));
+        world.WriteCheckpoint(world.Checkpoint("good"));
         foreach (var input in BadInputs.All) input.Arrange?.Invoke(world);
         return world;
     }

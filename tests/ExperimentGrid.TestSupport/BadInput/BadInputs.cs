@@ -25,8 +25,11 @@ public sealed record BadInputCase(BadInputKind Kind, string Input, string Messag
     /// <summary>Writes this case's bad file(s) into the world.</summary>
     public Action<BadInputWorld>? Arrange { get; init; }
 
-    /// <summary>The grid command line that meets the input.</summary>
-    public required Func<BadInputWorld, string[]> Cli { get; init; }
+    /// <summary>The grid command line that meets the input; null for a checkpoint, which only a slot resumes from.</summary>
+    public Func<BadInputWorld, string[]>? Cli { get; init; }
+
+    /// <summary>A checkpoint that a trial resumes from, as a slot would: the trial's error is the message.</summary>
+    public Func<BadInputWorld, string>? Resume { get; init; }
 
     /// <summary>Lines on stdin for the command, when it reads texts from "-".</summary>
     public string? Stdin { get; init; }
@@ -50,7 +53,7 @@ public sealed record BadInputCase(BadInputKind Kind, string Input, string Messag
 /// <summary>The catalog.</summary>
 public static class BadInputs
 {
-    public static IReadOnlyList<BadInputCase> All { get; } = [.. Specs(), .. Datasets(), .. Models(), .. Flags(), .. Texts()];
+    public static IReadOnlyList<BadInputCase> All { get; } = [.. Specs(), .. Datasets(), .. Models(), .. Checkpoints(), .. Flags(), .. Texts()];
 
     public static string KindName(BadInputKind kind) => kind switch
     {
@@ -75,7 +78,7 @@ public static class BadInputs
             "| kind | input | what the user gets | also on a silo |",
             "|---|---|---|---|",
         };
-        lines.AddRange(All.Select(c => $"| {KindName(c.Kind)} | {Cell(c.Input)} | {(c.Accepted ? Cell(c.Message) : Code(c.Message))}{(c.SiloMessage is { } silo ? $"<br>on a silo: {Code(silo)}" : "")} | {(c.Sweep is null ? "" : "yes")} |"));
+        lines.AddRange(All.Select(c => $"| {KindName(c.Kind)} | {Cell(c.Input)} | {(c.Accepted ? Cell(c.Message) : Code(c.Message))}{(c.SiloMessage is { } silo ? $"<br>on a silo: {Code(silo)}" : "")} | {(c.Sweep is not null ? "yes" : c.Resume is not null ? "resumed as a slot does" : "")} |"));
         lines.Add(TableEnd);
         return string.Join("\n", lines);
     }
@@ -321,6 +324,33 @@ public static class BadInputs
             Cli = world => ["predict", "--model", world.Model("bad-index"), "--device", "cpu", "a good film"],
             Sweep = world => ("bad-input.yaml", world.TinySweep(model: world.Model("bad-index"))),
         },
+    ];
+
+    // ---- checkpoints to resume from: a slot opens the trial's session from them and fails the attempt with the message.
+
+    private static BadInputCase Resume(string input, string name, Action<string> breakIt, string message) => new(BadInputKind.Model, input, message)
+    {
+        Arrange = world => breakIt(world.CopyOfCheckpoint(name)),
+        Resume = world => world.Checkpoint(name),
+    };
+
+    private static void RewriteState(string checkpoint, Func<string, string> change) =>
+        Rewrite(checkpoint, "trainer-state.json", bytes => Encoding.UTF8.GetBytes(change(Encoding.UTF8.GetString(bytes))));
+
+    private static IEnumerable<BadInputCase> Checkpoints() =>
+    [
+        Resume("checkpoint without its trainer-state.json", "no-state", c => File.Delete(Path.Combine(c, "trainer-state.json")),
+            "{dir}/checkpoints/no-state: not a checkpoint (no trainer-state.json)."),
+        Resume("checkpoint whose trainer-state.json is cut short", "short-state", c => RewriteState(c, _ => "{\n  \"CompletedEpochs\": 1,\n  \"GlobalStep\": 2,"),
+            "{dir}/checkpoints/short-state/trainer-state.json: damaged checkpoint state, line 3: Expected start of a property name or value, but instead reached end of data."),
+        Resume("checkpoint made with another seed", "other-seed", c => RewriteState(c, state => state.Replace("\"Seed\": 42", "\"Seed\": 7", StringComparison.Ordinal)),
+            "{dir}/checkpoints/other-seed/trainer-state.json: checkpoint was made with seed 7, this trial uses 42."),
+        Resume("checkpoint from another batch size (its step outside the epoch)", "other-batch", c => RewriteState(c, state => state.Replace("\"GlobalStep\": 2", "\"GlobalStep\": 9", StringComparison.Ordinal)),
+            "{dir}/checkpoints/other-batch/trainer-state.json: step 9 does not fall in epoch 2 of 2 steps; was the checkpoint made with another batch size or data slice?"),
+        Resume("truncated checkpoint weights (trainable.safetensors)", "short-weights", c => Rewrite(c, "trainable.safetensors", bytes => bytes[..(bytes.Length / 2)]),
+            "{dir}/checkpoints/short-weights/trainable.safetensors: not a valid safetensors file: tensor 'bert.encoder.layer.0.attention.self.key.weight' has data_offsets outside the 59824-byte data section."),
+        Resume("checkpoint without its optimizer state", "no-optimizer", c => File.Delete(Path.Combine(c, "optimizer.safetensors")),
+            "{dir}/checkpoints/no-optimizer/optimizer.safetensors: weights file not found."),
     ];
 
     // ---- command-line flags: refused before anything loads.
