@@ -1,16 +1,33 @@
 using System.CommandLine;
+using System.Text.RegularExpressions;
 using ExperimentGrid.Core.Trials;
 
 namespace ExperimentGrid.Client.Commands;
 
 /// <summary>Texts given as arguments, or one per line on stdin when the only argument is "-".</summary>
-internal static class TextInputs
+internal static partial class TextInputs
 {
-    public static Argument<string[]> Argument(string description) => new("texts")
+    /// <summary>
+    /// The texts. A token like --name that no option of the command took would become a text: a mistyped flag
+    /// (--max-lenght) would be classified, or embedded, instead of refused. Such a token is an error here.
+    /// </summary>
+    public static Argument<string[]> Argument(string description)
     {
-        Description = description + " Pass - to read one text per line from stdin.",
-        Arity = ArgumentArity.OneOrMore,
-    };
+        var argument = new Argument<string[]>("texts")
+        {
+            Description = description + " Pass - to read one text per line from stdin.",
+            Arity = ArgumentArity.OneOrMore,
+        };
+        argument.Validators.Add(result =>
+        {
+            foreach (var token in result.Tokens.Where(t => FlagLike().IsMatch(t.Value)))
+                result.AddError($"{token.Value}: not a flag of this command; a text that looks like a flag goes on stdin (-).");
+        });
+        return argument;
+    }
+
+    [GeneratedRegex("^--?[A-Za-z][A-Za-z0-9-]*$")]
+    private static partial Regex FlagLike();
 
     /// <summary>--max-length, bounded as the trial field max_length is, and checked as the command line is parsed.</summary>
     public static Option<int> MaxLengthOption(string description, int defaultValue)

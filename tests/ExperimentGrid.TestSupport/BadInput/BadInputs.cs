@@ -384,6 +384,12 @@ public static class BadInputs
             Cli = world => ["predict", "--model", world.TinyModel, "--max-length", "0", "a good film"],
             ExitCode = 1,
         },
+        new(BadInputKind.Flag, "mistyped flag among the texts of predict (--max-lenght 128)", "--max-lenght: not a flag of this command; a text that looks like a flag goes on stdin (-).")
+        {
+            Cli = world => ["predict", "--model", world.TinyModel, "--max-lenght", "128", "a good film"],
+            ExitCode = 1,
+        },
+        Flag("unknown flag to embed (--bogus)", ["embed", "--bogus", "a text"], "--bogus: not a flag of this command; a text that looks like a flag goes on stdin (-).", exitCode: 1),
         Flag("fill-mask --top 0", ["fill-mask", "--model", "minilm", "--top", "0", "a [MASK] film"], "--top: must be positive, got 0."),
         Flag("leaderboard --top 0", ["leaderboard", "--top", "0", "--cluster", "127.0.0.1:1"], "--top: must be at least 1, got 0.", exitCode: 1),
     ];
