@@ -12,7 +12,7 @@ internal static class EmbedCommand
         var model = new Option<string>("--model", "-m") { Description = "A bundled model or a model directory.", DefaultValueFactory = _ => BundledModels.Default };
         var texts = TextInputs.Argument("Texts to embed.");
         var device = new Option<string>("--device") { Description = "auto, cpu, cuda or cuda:N.", DefaultValueFactory = _ => "auto" };
-        var maxLength = new Option<int>("--max-length") { Description = "Truncate texts to this many tokens (sentence-transformers uses 256 for MiniLM).", DefaultValueFactory = _ => 256 };
+        var maxLength = TextInputs.MaxLengthOption("Truncate texts to this many tokens (sentence-transformers uses 256 for MiniLM).", 256);
         var command = new Command("embed", "Sentence embeddings: a JSON list with one L2-normalised mean-pooled vector per text.") { model, texts, device, maxLength };
         command.SetAction((parse, _) => CommandRunner.RunAsync(loggers =>
         {

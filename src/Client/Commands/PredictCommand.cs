@@ -12,7 +12,7 @@ internal static class PredictCommand
         var model = new Option<string>("--model", "-m") { Description = "A trained classifier directory (the --out of grid train).", Required = true };
         var texts = TextInputs.Argument("Texts to classify.");
         var device = new Option<string>("--device") { Description = "auto, cpu, cuda or cuda:N.", DefaultValueFactory = _ => "auto" };
-        var maxLength = new Option<int>("--max-length") { Description = "Truncate texts to this many tokens.", DefaultValueFactory = _ => 512 };
+        var maxLength = TextInputs.MaxLengthOption("Truncate texts to this many tokens.", 512);
         var json = new Option<bool>("--json") { Description = "Print JSON: one object per text with its label, probabilities and raw logits." };
         var command = new Command("predict", "Classify texts with a trained model: label and probability of each class.") { model, texts, device, maxLength, json };
         command.SetAction((parse, _) => CommandRunner.RunAsync(loggers =>

@@ -41,7 +41,7 @@ public static class TextClassificationData
     {
         var examples = new List<TextExample>();
         var lineNumber = 0;
-        foreach (var line in File.ReadLines(path))
+        foreach (var line in Utf8Lines.Read(path))
         {
             lineNumber++;
             if (string.IsNullOrWhiteSpace(line)) continue;
@@ -52,7 +52,8 @@ public static class TextClassificationData
             }
             catch (JsonException e)
             {
-                throw new DatasetException($"{path}:{lineNumber}: invalid JSON ({e.Message}).");
+                // The reader counts lines and bytes within this one line from 0; name the file's line and the column.
+                throw new DatasetException($"{path}:{lineNumber}: invalid JSON at byte {e.BytePositionInLine + 1} ({e.Message.Split(" LineNumber:")[0]}).");
             }
             using (document)
             {
@@ -81,8 +82,20 @@ public static class TextClassificationData
 
     private static List<TextExample> ReadCsv(string path, string textColumn, string? labelColumn)
     {
+        try
+        {
+            return ReadCsvRows(path, textColumn, labelColumn);
+        }
+        catch (Exception e) when (Utf8Lines.IsInvalid(e))
+        {
+            throw Utf8Lines.Invalid(path);
+        }
+    }
+
+    private static List<TextExample> ReadCsvRows(string path, string textColumn, string? labelColumn)
+    {
         var examples = new List<TextExample>();
-        using var reader = new StreamReader(path);
+        using var reader = new StreamReader(path, Utf8Lines.Strict, detectEncodingFromByteOrderMarks: true);
         using var csv = new CsvReader(reader, new CsvConfiguration(CultureInfo.InvariantCulture) { DetectDelimiter = true, BadDataFound = null });
         if (!csv.Read() || !csv.ReadHeader()) throw new DatasetException($"{path}:1: no header row.");
         var header = csv.HeaderRecord ?? [];
@@ -106,13 +119,18 @@ public static class TextClassificationData
         return examples;
     }
 
+    /// <summary>
+    /// Parquet.Net reads asynchronously only. Blocking on it on the caller's task scheduler deadlocks where that
+    /// scheduler is single-threaded, as a grain's is (a sweep grain checking a Parquet split never answered its
+    /// SubmitAsync), so it runs on the thread pool.
+    /// </summary>
     private static List<TextExample> ReadParquet(string path, string textColumn, string? labelColumn) =>
-        ReadParquetAsync(path, textColumn, labelColumn).GetAwaiter().GetResult();
+        Task.Run(() => ReadParquetAsync(path, textColumn, labelColumn)).GetAwaiter().GetResult();
 
     private static async Task<List<TextExample>> ReadParquetAsync(string path, string textColumn, string? labelColumn)
     {
         var examples = new List<TextExample>();
-        await using var reader = await ParquetReader.CreateAsync(path);
+        await using var reader = await OpenParquetAsync(path);
         var fields = reader.Schema.GetDataFields();
         DataField Field(string name) => fields.FirstOrDefault(f => f.Name == name)
             ?? throw new DatasetException($"{path}: no column '{name}' (columns: {string.Join(", ", fields.Select(f => f.Name))}).");
@@ -137,6 +155,18 @@ public static class TextClassificationData
             }
         }
         return examples;
+    }
+
+    private static async Task<ParquetReader> OpenParquetAsync(string path)
+    {
+        try
+        {
+            return await ParquetReader.CreateAsync(path);
+        }
+        catch (IOException e)
+        {
+            throw new DatasetException($"{path}: not a Parquet file ({e.Message}).");
+        }
     }
 
     private static async Task<int?[]> ReadIntegersAsync(ParquetRowGroupReader group, DataField field, int count, string path)

@@ -60,18 +60,32 @@ public sealed class BertConfig
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"{path}: model config not found.", path);
         BertConfig? config;
+        JsonObject? fields;
         try
         {
-            config = JsonSerializer.Deserialize<BertConfig>(File.ReadAllText(path), JsonOptions);
+            fields = JsonNode.Parse(File.ReadAllText(path)) as JsonObject;
+            config = fields?.Deserialize<BertConfig>(JsonOptions);
+        }
+        catch (JsonException e) when (e.Path is { Length: > 2 } field && e.Message.StartsWith("The JSON value could not be converted", StringComparison.Ordinal))
+        {
+            // The JSON is fine; one field holds the wrong kind of value. Name it, without the reader's byte position.
+            throw new InvalidDataException($"{path}:{e.LineNumber + 1}: {field[2..]}: {e.Message.Split(" Path:")[0]}", e);
         }
         catch (JsonException e)
         {
-            throw new InvalidDataException($"{path}: invalid JSON at line {e.LineNumber + 1}: {e.Message}", e);
+            throw new InvalidDataException($"{path}: invalid JSON at line {e.LineNumber + 1}, byte {e.BytePositionInLine + 1}: {e.Message.Split(" LineNumber:")[0]}", e);
         }
-        if (config is null) throw new InvalidDataException($"{path}: empty model config.");
+        if (fields is null || config is null) throw new InvalidDataException($"{path}: empty model config.");
+        // transformers would fill these from BERT-base's defaults, which fit no other model's weights: the load would
+        // fail later with a shape mismatch on every tensor instead of naming the field.
+        var missing = SizeFields.Where(f => !fields.ContainsKey(f)).ToList();
+        if (missing.Count > 0)
+            throw new InvalidDataException($"{path}: lacks {string.Join(", ", missing)}; a BERT config.json states the model's sizes.");
         config.Validate(path);
         return config;
     }
+
+    private static readonly string[] SizeFields = ["vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size"];
 
     public void Save(string path)
     {

@@ -59,7 +59,7 @@ public sealed class ModelDirectory
         }
         catch (JsonException e)
         {
-            throw new InvalidDataException($"{indexPath}: invalid JSON at line {e.LineNumber + 1}: {e.Message}", e);
+            throw new InvalidDataException($"{indexPath}: invalid JSON at line {e.LineNumber + 1}, byte {e.BytePositionInLine + 1}: {e.Message.Split(" LineNumber:")[0]}", e);
         }
         var all = new Dictionary<string, Tensor>(StringComparer.Ordinal);
         foreach (var shard in map.Select(p => p.Value!.GetValue<string>()).Distinct())
@@ -103,7 +103,7 @@ public sealed class ModelDirectory
             }
         }
         if (mismatches.Count > 0)
-            throw new InvalidDataException($"{source}: shape mismatch for {mismatches.Count} tensor(s): {string.Join("; ", mismatches)}.");
+            throw new InvalidDataException($"{source}: shape mismatch for {mismatches.Count} tensor(s): {string.Join("; ", mismatches.Take(4))}{(mismatches.Count > 4 ? "; ..." : "")}.");
 
         var missing = parameters.Keys.Where(k => !loaded.Contains(k)).ToList();
         var fresh = missing.Where(k => headPrefixes.Any(k.StartsWith)).ToList();

@@ -45,10 +45,7 @@ public static class Safetensors
             foreach (var (name, node) in header)
             {
                 if (name == "__metadata__") continue;
-                var entry = node?.AsObject() ?? throw Corrupt(path, $"tensor '{name}' has no entry");
-                var dtype = entry["dtype"]?.GetValue<string>() ?? throw Corrupt(path, $"tensor '{name}' has no dtype");
-                var shape = entry["shape"]?.AsArray().Select(d => d!.GetValue<long>()).ToArray() ?? throw Corrupt(path, $"tensor '{name}' has no shape");
-                var offsets = entry["data_offsets"]?.AsArray().Select(d => d!.GetValue<long>()).ToArray();
+                var (dtype, shape, offsets) = Entry(path, name, node);
                 if (offsets is not { Length: 2 } || offsets[0] < 0 || offsets[1] < offsets[0] || offsets[1] > dataLength)
                     throw Corrupt(path, $"tensor '{name}' has data_offsets outside the {dataLength}-byte data section");
                 var count = shape.Aggregate(1L, (a, b) => a * b);
@@ -108,6 +105,23 @@ public static class Safetensors
             foreach (var payload in payloads) stream.Write(payload);
         }
         File.Move(temporary, path, overwrite: true);
+    }
+
+    /// <summary>A header entry's fields; a value of the wrong JSON type (a number for the dtype, say) names the tensor.</summary>
+    private static (string Dtype, long[] Shape, long[]? Offsets) Entry(string path, string name, JsonNode? node)
+    {
+        try
+        {
+            var entry = node?.AsObject() ?? throw Corrupt(path, $"tensor '{name}' has no entry");
+            var dtype = entry["dtype"]?.GetValue<string>() ?? throw Corrupt(path, $"tensor '{name}' has no dtype");
+            var shape = entry["shape"]?.AsArray().Select(d => d!.GetValue<long>()).ToArray() ?? throw Corrupt(path, $"tensor '{name}' has no shape");
+            var offsets = entry["data_offsets"]?.AsArray().Select(d => d!.GetValue<long>()).ToArray();
+            return (dtype, shape, offsets);
+        }
+        catch (Exception e) when (e is InvalidOperationException or FormatException)
+        {
+            throw Corrupt(path, $"tensor '{name}' has a malformed entry ({e.Message})");
+        }
     }
 
     private static int? ElementSize(string dtype) => dtype switch

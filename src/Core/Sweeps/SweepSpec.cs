@@ -87,8 +87,21 @@ public sealed class SweepSpec
         catch (YamlException e)
         {
             var inner = e.InnerException is { } i ? $" ({i.Message})" : "";
-            throw new SweepSpecException($"{source}:{e.Start.Line}: {e.Message}{inner}");
+            // YamlDotNet calls a value it could not convert "Exception during deserialization"; the line itself says which.
+            var what = e.InnerException is FormatException or OverflowException && text.ReplaceLineEndings("\n").Split('\n') is var lines && e.Start.Line - 1 < lines.Length
+                ? $"cannot read '{lines[(int)e.Start.Line - 1].Trim()}'"
+                : UnknownKey(e.Message) ?? e.Message;
+            throw new SweepSpecException($"{source}:{e.Start.Line}: {what}{inner}");
         }
+    }
+
+    /// <summary>YamlDotNet names the .NET type a key is missing from; the user wrote a section of the file, so list that section's keys.</summary>
+    private static string? UnknownKey(string message)
+    {
+        var match = System.Text.RegularExpressions.Regex.Match(message, "^Property '(?<key>[^']+)' not found on type '(?<type>[^']+)'");
+        if (!match.Success || typeof(SweepSpec).Assembly.GetType(match.Groups["type"].Value) is not { } section) return null;
+        var keys = section.GetProperties().Where(p => p.CanWrite).Select(p => UnderscoredNamingConvention.Instance.Apply(p.Name));
+        return $"unknown key '{match.Groups["key"].Value}' (keys here: {string.Join(", ", keys)})";
     }
 
     /// <summary>

@@ -269,8 +269,7 @@ public abstract class EncoderTrainable<TModel, TExample> : ISupervisedTrainable
     {
         var statePath = Path.Combine(directory, StateFile);
         if (!File.Exists(statePath)) throw new FileNotFoundException($"{directory}: not a checkpoint (no {StateFile}).");
-        var state = JsonSerializer.Deserialize<CheckpointState>(File.ReadAllText(statePath), CheckpointJson)
-            ?? throw new InvalidDataException($"{statePath}: empty checkpoint state.");
+        var state = ReadState(statePath);
         if (state.Seed != Spec.Seed) throw new InvalidDataException($"{statePath}: checkpoint was made with seed {state.Seed}, this trial uses {Spec.Seed}.");
 
         using (NewDisposeScope())
@@ -294,6 +293,20 @@ public abstract class EncoderTrainable<TModel, TExample> : ISupervisedTrainable
     }
 
     private static readonly JsonSerializerOptions CheckpointJson = new() { WriteIndented = true };
+
+    /// <summary>The trainer state; a damaged file is named, as the slot reports only the message.</summary>
+    private static CheckpointState ReadState(string path)
+    {
+        try
+        {
+            return JsonSerializer.Deserialize<CheckpointState>(File.ReadAllText(path), CheckpointJson)
+                ?? throw new InvalidDataException($"{path}: empty checkpoint state.");
+        }
+        catch (JsonException e)
+        {
+            throw new InvalidDataException($"{path}: damaged checkpoint state, line {e.LineNumber + 1}: {e.Message.Split(" Path:")[0]}", e);
+        }
+    }
 
     protected string SplitPath(string split, IReadOnlyList<string> extensions) =>
         DatasetLocator.ResolveSplit(Spec.Dataset, split, Spec.DataRoot, extensions);
