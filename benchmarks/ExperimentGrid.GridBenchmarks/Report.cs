@@ -159,7 +159,12 @@ public static class Report
         Line();
         Line("| Trials completed | Trials failed | Silo processes | Crashes | Wall |");
         Line("|---:|---:|---:|---:|---:|");
-        Line($"| {result.Completed} | {result.Failed} | {result.SiloStarts} | {result.Crashes.Count} | {result.Wall.TotalMinutes:F1} min |");
+        Line($"| {result.Completed} | {result.Failures.Count} | {result.SiloStarts} | {result.Crashes.Count} | {result.Wall.TotalMinutes:F1} min |");
+        if (result.Failures.Count > 0)
+        {
+            Line();
+            foreach (var failure in result.Failures) Line($"- Failed: {failure}");
+        }
         if (result.Crashes.Count > 0)
         {
             Line();
@@ -168,7 +173,7 @@ public static class Report
             foreach (var crash in result.Crashes) Line($"| {crash.Signal} | {crash.CompletedBefore} | {crash.KernelLine ?? "none logged"} |");
         }
         Line();
-        Line($"stress: {result.Completed} trials, {result.Crashes.Count} crashes");
+        Line($"stress: {result.Completed} trials, {result.Crashes.Count} crashes, {result.Failures.Count} failed");
         return text.ToString();
     }
 

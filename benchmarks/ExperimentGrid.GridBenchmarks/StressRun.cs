@@ -59,7 +59,8 @@ public sealed record SiloCrash(int ExitCode, int CompletedBefore, string? Kernel
     };
 }
 
-public sealed record StressResult(int Completed, int Failed, IReadOnlyList<SiloCrash> Crashes, int SiloStarts, TimeSpan Wall);
+/// <param name="Failures">Each failed trial's error, first line: a trial the race hit fails with what libtorch read, where the silo survives.</param>
+public sealed record StressResult(int Completed, IReadOnlyList<string> Failures, IReadOnlyList<SiloCrash> Crashes, int SiloStarts, TimeSpan Wall);
 
 /// <summary>
 /// Runs trials in rounds until <see cref="StressWorkload.Trials"/> have completed. A round is one silo and one sweep of
@@ -74,8 +75,9 @@ public static partial class StressRun
     {
         var clock = Stopwatch.StartNew();
         var crashes = new List<SiloCrash>();
-        var (completed, failed, rounds) = (0, 0, 0);
-        while (completed + failed < workload.Trials)
+        var failures = new List<string>();
+        var (completed, rounds) = (0, 0);
+        while (completed + failures.Count < workload.Trials)
         {
             rounds++;
             var runId = $"stress_{rounds}_{Guid.NewGuid():N}"[..24];
@@ -87,11 +89,12 @@ public static partial class StressRun
             {
                 await using var cluster = await Cluster.StartAsync(1, launch, database.ConnectionString, runId, cancellationToken);
                 var silo = cluster.Silos[0];
-                var remaining = workload.Trials - completed - failed;
+                var remaining = workload.Trials - completed - failures.Count;
                 Program.Progress($"round {rounds}: {remaining} trials on a silo with {workload.Slots} slots");
                 var sweep = cluster.Grains.GetGrain<ISweepGrain>(runId);
-                await cluster.UnlessASiloExits(sweep.SubmitAsync(new SweepSubmission("stress.yaml", workload.Spec(paths.Model, completed + failed + 1, remaining))), "during the submission");
-                var (roundCompleted, roundFailed) = (0, 0);
+                await cluster.UnlessASiloExits(sweep.SubmitAsync(new SweepSubmission("stress.yaml", workload.Spec(paths.Model, completed + failures.Count + 1, remaining))), "during the submission");
+                var roundCompleted = 0;
+                SweepSnapshot? last = null;
                 var reported = 0;
                 var round = Stopwatch.StartNew();
                 while (true)
@@ -104,9 +107,8 @@ public static partial class StressRun
                         Program.Progress($"round {rounds}: the silo died ({crash.Signal}) after {completed + roundCompleted} trials in all; {crash.KernelLine ?? "no kernel line"}");
                         break;
                     }
-                    var snapshot = await cluster.UnlessASiloExits(sweep.GetAsync(), "during the sweep");
+                    var snapshot = last = await cluster.UnlessASiloExits(sweep.GetAsync(), "during the sweep");
                     roundCompleted = snapshot.Trials.Count(t => t.Status == TrialStatus.Completed);
-                    roundFailed = snapshot.Trials.Count(t => t.Status is TrialStatus.Failed);
                     if (completed + roundCompleted >= reported + 25)
                     {
                         reported = completed + roundCompleted;
@@ -116,7 +118,12 @@ public static partial class StressRun
                     if (round.Elapsed > RoundLimit) throw new BenchmarkException($"round {rounds} did not end within {RoundLimit.TotalHours:F0} h");
                 }
                 completed += roundCompleted;
-                failed += roundFailed;
+                if (!silo.HasExited && last is not null)
+                    foreach (var trial in last.Trials.Where(t => t.Status == TrialStatus.Failed))
+                    {
+                        var record = await cluster.Grains.GetGrain<ITrialGrain>(TrialKeys.Format(runId, trial.TrialId)).GetAsync();
+                        failures.Add($"{trial.TrialId}: {record.Error?.Split('\n')[0] ?? "no error recorded"}");
+                    }
             }
             catch (SiloProcessException e)
             {
@@ -129,7 +136,7 @@ public static partial class StressRun
                 if (Directory.Exists(checkpoints)) Directory.Delete(checkpoints, recursive: true);
             }
         }
-        return new StressResult(completed, failed, crashes, rounds, clock.Elapsed);
+        return new StressResult(completed, failures, crashes, rounds, clock.Elapsed);
     }
 
     private static SiloLaunch Launch(StressWorkload workload, BenchmarkPaths paths, string postgres, string runId, string checkpoints)
