@@ -12,24 +12,27 @@ public sealed record Workload(int Trials, int TrainLimit, int ThreadsPerSilo)
     public const string Dataset = "rotten_tomatoes";
 
     /// <summary>One trial per seed, so that every trial does the same work and only the grid varies between runs.</summary>
-    public string Spec(string model) => $"""
-        name: gridbench
+    public string Spec(string model) => SeedSweep("gridbench", model, TrainLimit, EvalLimit, MaxLength, BatchSize, Enumerable.Range(1, Trials), checkpointEvery: 0);
+
+    /// <summary>A sweep of one-epoch MiniLM classification trials on <see cref="Dataset"/>, one per seed, with no retries.</summary>
+    public static string SeedSweep(string name, string model, int trainLimit, int evalLimit, int maxLength, int batchSize, IEnumerable<int> seeds, int checkpointEvery) => $"""
+        name: {name}
         trial:
           task: text-classification
           model: {model}
           dataset: {Dataset}
-          train_limit: {TrainLimit}
-          eval_limit: {EvalLimit}
-          max_length: {MaxLength}
-          batch_size: {BatchSize}
+          train_limit: {trainLimit}
+          eval_limit: {evalLimit}
+          max_length: {maxLength}
+          batch_size: {batchSize}
           epochs: 1
           test_split: none
-        seeds: [{string.Join(", ", Enumerable.Range(1, Trials))}]
+        seeds: [{string.Join(", ", seeds)}]
         objective:
           metric: f1
           mode: max
         retries: 0
-        checkpoint_every: 0
+        checkpoint_every: {checkpointEvery}
         """;
 }
 

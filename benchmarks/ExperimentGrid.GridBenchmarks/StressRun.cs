@@ -24,25 +24,8 @@ public sealed record StressWorkload(int Trials, int Slots, long? Gen0Bytes, bool
     public const int CheckpointEvery = 2;
 
     /// <summary>A sweep of <paramref name="count"/> trials, one per seed from <paramref name="firstSeed"/>: each trial does the same work.</summary>
-    public string Spec(string model, int firstSeed, int count) => $"""
-        name: stress
-        trial:
-          task: text-classification
-          model: {model}
-          dataset: {Workload.Dataset}
-          train_limit: {TrainLimit}
-          eval_limit: {EvalLimit}
-          max_length: {MaxLength}
-          batch_size: {BatchSize}
-          epochs: 1
-          test_split: none
-        seeds: [{string.Join(", ", Enumerable.Range(firstSeed, count))}]
-        objective:
-          metric: f1
-          mode: max
-        retries: 0
-        checkpoint_every: {CheckpointEvery}
-        """;
+    public string Spec(string model, int firstSeed, int count) =>
+        Workload.SeedSweep("stress", model, TrainLimit, EvalLimit, MaxLength, BatchSize, Enumerable.Range(firstSeed, count), CheckpointEvery);
 }
 
 /// <summary>A silo that died on its own: its exit code, the kernel's account of a fault if it logged one, and its last log lines.</summary>
