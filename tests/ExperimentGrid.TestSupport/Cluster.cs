@@ -1,16 +1,18 @@
 using System.Diagnostics;
 using ExperimentGrid.Contracts;
 using ExperimentGrid.Runtime.Storage;
-using ExperimentGrid.TestSupport;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Orleans.Configuration;
 
-namespace ExperimentGrid.GridBenchmarks;
+namespace ExperimentGrid.TestSupport;
 
 /// <summary>A sweep run to its end: how long its submission took, and its wall time from submission to the first poll that found it ended.</summary>
 public sealed record SweepRun(TimeSpan Submit, TimeSpan Wall, SweepSnapshot End, CpuUse Cpu);
+
+/// <summary>One trial's record, as its grain kept it.</summary>
+public sealed record TrialTiming(string TrialId, double Seconds, int Attempts);
 
 /// <summary>Cores busy on average during the sweep: in the silo processes, and elsewhere on the machine (null off Linux).</summary>
 public sealed record CpuUse(double Silos, double? Elsewhere);
