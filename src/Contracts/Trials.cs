@@ -45,7 +45,7 @@ public sealed record TrialAssignment(
     [property: Id(2)] string? ResumeCheckpoint,
     [property: Id(3)] TimeSpan LeaseDuration);
 
-/// <summary>An epoch's end: its evaluation, and the checkpoint written after it.</summary>
+/// <summary>An epoch's end: its evaluation, and the checkpoint written after it (null where the disk refused it: the trial keeps the one it had).</summary>
 [GenerateSerializer, Immutable]
 public sealed record EpochReport(
     [property: Id(0)] int Epoch,
@@ -53,7 +53,7 @@ public sealed record EpochReport(
     [property: Id(2)] double TrainLoss,
     [property: Id(3)] double Objective,
     [property: Id(4)] IReadOnlyList<MetricValue> Metrics,
-    [property: Id(5)] string Checkpoint);
+    [property: Id(5)] string? Checkpoint);
 
 /// <summary>
 /// A finished trial's result: its objective and the final metrics. <paramref name="Seconds"/> is how long the last
@@ -87,7 +87,8 @@ public sealed record TrialSnapshot(
     [property: Id(7)] int? ResumedFromStep,
     [property: Id(8)] TrialOutcome? Outcome,
     [property: Id(9)] string? Error,
-    [property: Id(10)] int CheckpointStep);
+    [property: Id(10)] int CheckpointStep,
+    [property: Id(11)] int CheckpointsDropped = 0);
 
 /// <summary>
 /// One trial of a sweep, keyed "sweepId/trialId"; the only place a trial's status changes. It owns its lease: a timer
@@ -125,6 +126,12 @@ public interface ITrialGrain : IGrainWithStringKey
 
     /// <summary>The attempt threw: the trial is retried while attempts remain, else it is failed with the error.</summary>
     Task FailAsync(int attempt, string error);
+
+    /// <summary>
+    /// The attempt could not load <paramref name="checkpoint"/>, the one it was to resume from: the trial forgets it and
+    /// goes back to the queue to start again from step 0. Not a failure: the same checkpoint would fail every attempt.
+    /// </summary>
+    Task DropCheckpointAsync(int attempt, string checkpoint, string error);
 
     Task CancelAsync();
 

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using ExperimentGrid.Contracts;
 using ExperimentGrid.Core.Sweeps;
 using ExperimentGrid.Core.Training;
@@ -83,8 +84,7 @@ public sealed class TrialGrain(
     public async Task<SchedulerDecision?> ReportEpochAsync(int attempt, EpochReport report)
     {
         if (!Holds(attempt)) return null;
-        S.Checkpoint = report.Checkpoint;
-        S.CheckpointStep = report.GlobalStep;
+        if (report.Checkpoint is { } checkpoint) (S.Checkpoint, S.CheckpointStep) = (checkpoint, report.GlobalStep);
         S.LastEval = [.. report.Metrics];
         S.LeaseExpires = DateTimeOffset.UtcNow + options.Value.LeaseDuration;
         await state.WriteStateAsync();
@@ -154,6 +154,15 @@ public sealed class TrialGrain(
         else await EndAsync(TrialStatus.Failed);
     }
 
+    public async Task DropCheckpointAsync(int attempt, string checkpoint, string error)
+    {
+        if (!Holds(attempt)) return;
+        logger.LogWarning("Trial {Trial}: {Error}; checkpoint dropped, the trial starts again from step 0", Definition.Key, error);
+        if (S.Checkpoint == checkpoint) (S.Checkpoint, S.CheckpointStep) = (null, 0);
+        S.CheckpointsDropped++;
+        await RequeueAsync();
+    }
+
     public async Task CancelAsync()
     {
         if (S.Definition is null || S.Status.IsFinal()) return;
@@ -179,10 +188,19 @@ public sealed class TrialGrain(
     }
 
     public Task<TrialSnapshot> GetAsync() => Task.FromResult(new TrialSnapshot(
-        S.Definition, S.Status, S.Attempts, S.Silo, _progress, [.. S.LastEval], S.Checkpoint, S.ResumedFromStep, S.Outcome, S.Error, S.CheckpointStep));
+        S.Definition, S.Status, S.Attempts, S.Silo, _progress, [.. S.LastEval], S.Checkpoint, S.ResumedFromStep, S.Outcome, S.Error, S.CheckpointStep, S.CheckpointsDropped));
 
-    /// <summary>Whether <paramref name="attempt"/> is the running attempt: calls from a slot that lost the trial change nothing.</summary>
-    private bool Holds(int attempt) => S.Definition is not null && S.Status == TrialStatus.Running && S.Attempts == attempt;
+    /// <summary>
+    /// Whether <paramref name="attempt"/> is the running attempt: calls from a slot that lost the trial (a silo
+    /// stopped for longer than the lease, say, that has not heard yet) change nothing, and the refusal is logged.
+    /// </summary>
+    private bool Holds(int attempt, [CallerMemberName] string call = "")
+    {
+        if (S.Definition is not null && S.Status == TrialStatus.Running && S.Attempts == attempt) return true;
+        logger.LogInformation("Trial {Trial}: {Call} of attempt {Attempt} refused; the trial is {Status} at attempt {Current}",
+            S.Definition?.Key ?? this.GetPrimaryKeyString(), call.Replace("Async", "", StringComparison.Ordinal), attempt, S.Status, S.Attempts);
+        return false;
+    }
 
 
     /// <summary>While the trial runs, checks the lease between heartbeats: the lease is this grain's alone to judge.</summary>

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using ExperimentGrid.Contracts;
 using ExperimentGrid.Core.Metrics;
 using ExperimentGrid.Core.Sweeps;
@@ -36,8 +35,7 @@ internal sealed class TrialGrainObserver(
     {
         var objective = epoch.Validation.Value(_metric) ?? double.NaN;
         running.LastEval = objective;
-        var report = new EpochReport(epoch.Epoch, epoch.GlobalStep, epoch.TrainLoss, objective, epoch.Validation.Values(),
-            checkpoint ?? throw new UnreachableException("a slot's session always writes checkpoints."));
+        var report = new EpochReport(epoch.Epoch, epoch.GlobalStep, epoch.TrainLoss, objective, epoch.Validation.Values(), checkpoint);
         return WhileReachable("report the epoch of", () => trial.ReportEpochAsync(assignment.Attempt, report)) ?? throw Lost();
     }
 
