@@ -27,16 +27,19 @@ public sealed class Cluster : IAsyncDisposable
     private static readonly TimeSpan StartLimit = TimeSpan.FromMinutes(3);
 
     private readonly IHost _client;
+    private readonly SiloLaunch _launch;
+    private readonly List<SiloProcess> _silos;
 
-    private Cluster(IReadOnlyList<SiloProcess> silos, TimeSpan healthy, IHost client, string logs) =>
-        (Silos, Healthy, _client, Logs) = (silos, healthy, client, logs);
+    private Cluster(List<SiloProcess> silos, TimeSpan healthy, IHost client, SiloLaunch launch) =>
+        (_silos, Healthy, _client, _launch) = (silos, healthy, client, launch);
 
-    public IReadOnlyList<SiloProcess> Silos { get; }
+    /// <summary>The silos as they are now: one started again by <see cref="Restart"/> replaces the one it follows.</summary>
+    public IReadOnlyList<SiloProcess> Silos => [.. _silos];
 
     /// <summary>From starting the processes until every silo answered /healthz.</summary>
     public TimeSpan Healthy { get; }
 
-    public string Logs { get; }
+    public string Logs => _launch.Logs;
 
     public IGrainFactory Grains => _client.Services.GetRequiredService<IClusterClient>();
 
@@ -54,7 +57,7 @@ public sealed class Cluster : IAsyncDisposable
             await Task.WhenAll(silos.Select(p => p.WaitHealthyAsync(StartLimit, cancellationToken)));
             var healthy = starting.Elapsed;
             var client = await ConnectAsync(postgres, clusterId, cancellationToken);
-            return new Cluster(silos, healthy, client, launch.Logs);
+            return new Cluster(silos, healthy, client, launch);
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
@@ -67,6 +70,21 @@ public sealed class Cluster : IAsyncDisposable
             foreach (var silo in silos) silo.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// Starts silo <paramref name="index"/> again, after it exited or was killed, on its ports (its log goes on in the
+    /// same file), and waits until it is healthy.
+    /// </summary>
+    public async Task<SiloProcess> Restart(int index, CancellationToken cancellationToken)
+    {
+        var old = _silos[index];
+        if (!old.HasExited) throw new InvalidOperationException($"silo on port {old.SiloPort} is still running; kill it first.");
+        old.Dispose();
+        var silo = SiloProcess.Start(_launch, old.Ports);
+        _silos[index] = silo;
+        await silo.WaitHealthyAsync(StartLimit, cancellationToken);
+        return silo;
     }
 
     /// <summary>What the silos logged is the only account of a failure in other processes.</summary>
@@ -145,7 +163,7 @@ public sealed class Cluster : IAsyncDisposable
         finally
         {
             _client.Dispose();
-            foreach (var silo in Silos) silo.Dispose();
+            foreach (var silo in _silos) silo.Dispose();
         }
     }
 

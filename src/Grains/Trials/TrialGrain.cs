@@ -52,7 +52,7 @@ public sealed class TrialGrain(
         {
             S.Definition = definition;
             S.Status = TrialStatus.Pending;
-            await state.WriteStateAsync();
+            await state.WriteOrDeactivateAsync(this);
             await this.RegisterOrUpdateReminder(WatchReminder, options.Value.WatchPeriod, options.Value.WatchPeriod);
         }
         if (S.Status == TrialStatus.Pending) await Queue.EnqueueAsync(Definition.Key);
@@ -67,7 +67,7 @@ public sealed class TrialGrain(
         S.LeaseExpires = DateTimeOffset.UtcNow + options.Value.LeaseDuration;
         S.ResumedFromStep = S.Checkpoint is null ? null : S.CheckpointStep;
         _progress = null;
-        await state.WriteStateAsync();
+        await state.WriteOrDeactivateAsync(this);
         StartLeaseTimer();
         await TellSweepAsync(new TrialUpdate(Definition.TrialId, TrialStatus.Running));
         return new TrialAssignment(Definition, S.Attempts, S.Checkpoint, options.Value.LeaseDuration);
@@ -87,7 +87,7 @@ public sealed class TrialGrain(
         if (report.Checkpoint is { } checkpoint) (S.Checkpoint, S.CheckpointStep) = (checkpoint, report.GlobalStep);
         S.LastEval = [.. report.Metrics];
         S.LeaseExpires = DateTimeOffset.UtcNow + options.Value.LeaseDuration;
-        await state.WriteStateAsync();
+        await state.WriteOrDeactivateAsync(this);
         var decision = await DecideAsync(new TrialReport(Definition.TrialId, report.Epoch, report.Objective));
         // Paused: back to the queue's end, to resume from this epoch's checkpoint once a slot is free.
         if (decision == SchedulerDecision.Pause) await RequeueAsync();
@@ -117,7 +117,7 @@ public sealed class TrialGrain(
         S.Checkpoint = checkpoint;
         S.CheckpointStep = globalStep;
         S.LeaseExpires = DateTimeOffset.UtcNow + options.Value.LeaseDuration;
-        await state.WriteStateAsync();
+        await state.WriteOrDeactivateAsync(this);
         return true;
     }
 
@@ -232,7 +232,7 @@ public sealed class TrialGrain(
         S.Silo = null;
         _progress = null;
         StopLeaseTimer();
-        await state.WriteStateAsync();
+        await state.WriteOrDeactivateAsync(this);
         // A lost enqueue is repeated by the reminder's next tick.
         await Queue.EnqueueAsync(Definition.Key);
         await TellSweepAsync(new TrialUpdate(Definition.TrialId, TrialStatus.Pending));
@@ -244,7 +244,7 @@ public sealed class TrialGrain(
         S.Silo = null;
         _progress = null;
         StopLeaseTimer();
-        await state.WriteStateAsync();
+        await state.WriteOrDeactivateAsync(this);
         await TellSweepEndAsync();
     }
 
