@@ -210,8 +210,9 @@ public static class Program
         Line($"| resumed from a checkpoint | {chaos.Resumed.Count} | {Clean(r => r.Resumed.Count)} |");
         Line($"| steps redone (of {workload.Trials * workload.StepsPerTrial}; seen by polling every 0.5 s, a lower bound) | {chaos.StepsRedone} | {Clean(r => r.StepsRedone)} |");
         Line($"| attempts beyond each trial's first | {chaos.ExtraAttempts} | {Clean(r => r.ExtraAttempts)} |");
+        Line($"| failed attempts (each spends one of its trial's retries) | {chaos.Failures.Count} | {Clean(r => r.Failures.Count)} |");
         Line($"| unreadable resume checkpoints dropped (trial restarted from step 0) | {chaos.CheckpointsDropped} | {Clean(r => r.CheckpointsDropped)} |");
-        Line($"| checkpoint writes refused by the full disk, skipped | {chaos.CheckpointsRefused} | {Clean(r => r.CheckpointsRefused)} |");
+        Line($"| checkpoint writes that failed and were skipped (full disk, or a stale attempt's folder pruned) | {chaos.CheckpointsRefused} | {Clean(r => r.CheckpointsRefused)} |");
         Line($"| silos that exited without a fault killing them | {chaos.UnexpectedExits.Count} | {Clean(r => r.UnexpectedExits.Count)} |");
         var slower = clean is null ? "" : $" ({chaos.Wall.TotalSeconds / clean.Wall.TotalSeconds:F2}× the fault-free run)";
         Line($"| sweep wall time | {chaos.Wall.TotalSeconds:F0} s{slower} | {Clean(r => $"{r.Wall.TotalSeconds:F0} s")} |");
@@ -222,6 +223,7 @@ public static class Program
         foreach (var lost in chaos.Lost) Line($"- LOST: {lost}");
         foreach (var duplicated in chaos.Duplicated) Line($"- DUPLICATED: {duplicated}");
         foreach (var exit in chaos.UnexpectedExits) Line($"- UNEXPECTED EXIT: {exit}");
+        foreach (var (error, count) in chaos.Failures.CountBy(e => e.Length > 100 ? e[..100] + "…" : e)) Line($"- attempt failed ×{count}: {error}");
         Line();
         Line(chaos.Summary);
         return text.ToString();

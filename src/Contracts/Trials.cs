@@ -2,6 +2,7 @@ using ExperimentGrid.Core.Metrics;
 using ExperimentGrid.Core.Sweeps;
 using ExperimentGrid.Core.Training;
 using ExperimentGrid.Core.Trials;
+using Orleans.Concurrency;
 
 namespace ExperimentGrid.Contracts;
 
@@ -135,6 +136,11 @@ public interface ITrialGrain : IGrainWithStringKey
 
     Task CancelAsync();
 
+    /// <summary>
+    /// Interleaves with the call under way: a completion waiting on a leaderboard whose silo is frozen, say, holds the
+    /// grain for the call's whole timeout, and the trial's state in memory is as good a snapshot meanwhile.
+    /// </summary>
+    [AlwaysInterleave]
     Task<TrialSnapshot> GetAsync();
 }
 

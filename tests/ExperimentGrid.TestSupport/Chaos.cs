@@ -39,7 +39,7 @@ public sealed record ChaosPlan(int Seed, TimeSpan Lease, string CheckpointRoot, 
     public TimeSpan FullDiskFor { get; init; } = TimeSpan.FromSeconds(15);
 
     /// <summary>The pause between one fault's end (its silo healthy again) and the next, drawn uniformly from this range.</summary>
-    public (TimeSpan Min, TimeSpan Max) Gap { get; init; } = (TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(8));
+    public (TimeSpan Min, TimeSpan Max) Gap { get; init; } = (TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(5));
 
     public int Count => Kills + Zombies + PostgresRestarts + FullDisks + CorruptCheckpoints;
 
@@ -68,7 +68,10 @@ public sealed record InjectedFault(FaultKind Kind, TimeSpan At, string Detail);
 public sealed record ZombieEvidence(IReadOnlyList<(string Trial, int Attempt)> Trials, IReadOnlyList<string> MovedOn,
     IReadOnlyDictionary<string, int> Refused, bool ExitedOnWaking, bool SuccessorCheckpointsIntact);
 
-/// <summary>The outcome of one sweep run under a <see cref="ChaosPlan"/> (or none, for the fault-free baseline).</summary>
+/// <summary>
+/// The outcome of one sweep run under a <see cref="ChaosPlan"/> (or none, for the fault-free baseline).
+/// <paramref name="Failures"/> holds the error of each failed attempt (each spent one of its trial's retries), as its grain logged it.
+/// </summary>
 public sealed record ChaosResult(
     TimeSpan Wall,
     IReadOnlyList<InjectedFault> Faults,
@@ -82,7 +85,8 @@ public sealed record ChaosResult(
     int CheckpointsDropped,
     int CheckpointsRefused,
     IReadOnlyList<ZombieEvidence> Zombies,
-    IReadOnlyList<string> UnexpectedExits)
+    IReadOnlyList<string> UnexpectedExits,
+    IReadOnlyList<string> Failures)
 {
     public int Injected(FaultKind kind) => Faults.Count(f => f.Kind == kind);
 
@@ -312,7 +316,9 @@ public sealed partial class ChaosRun
                     && (now.Attempts > attempt || now.Status != TrialStatus.Running))
                     movedOn.Add(trial);
             }
-            if (movedOn.Count == held.Count && stopped.Elapsed > least) break;
+            // A trial whose grain froze with the zombie moves only once the cluster declares the zombie dead, which on a
+            // starved machine takes a minute or more; one trial taken from it is enough to see its stale calls refused.
+            if (movedOn.Count > 0 && stopped.Elapsed > least) break;
             await Task.Delay(PollInterval, cancellationToken);
         }
         var stoppedFor = stopped.Elapsed;
@@ -515,7 +521,8 @@ public sealed partial class ChaosRun
         // A completed trial missing from the board is lost as well: its result is nowhere a user looks.
         lost.AddRange(sweep.Trials.Where(t => t.Status == TrialStatus.Completed && entries.All(e => e.TrialId != t.TrialId)).Select(t => $"{t.TrialId} (not on the leaderboard)"));
         return new ChaosResult(wall, [.. _faults], sweep.Trials.Count, sweep.Count(TrialStatus.Completed), lost, duplicated, [.. _resumed.Order()],
-            _stepsRedone, extraAttempts, dropped, CountLogLines(CheckpointRefused()), [.. _zombies], [.. _unexpectedExits]);
+            _stepsRedone, extraAttempts, dropped, CountLogLines(CheckpointRefused()), [.. _zombies], [.. _unexpectedExits],
+            [.. _cluster.Silos.SelectMany(s => ReadLog(s.LogPath)).Select(l => AttemptFailure().Match(l)).Where(m => m.Success).Select(m => m.Groups["error"].Value)]);
     }
 
     private static async Task<T> Retry<T>(Func<Task<T>> call)
@@ -540,6 +547,10 @@ public sealed partial class ChaosRun
     // TrialSession: "Checkpoint at step 6 not written to ...".
     [GeneratedRegex(@"Checkpoint at step \d+ not written")]
     private static partial Regex CheckpointRefused();
+
+    // TrialGrain: "Trial s/t001 failed (attempt 1 of 4): No space left on device : '...'".
+    [GeneratedRegex(@"Trial \S+ failed \(attempt \d+ of \d+\): (?<error>.*)$")]
+    private static partial Regex AttemptFailure();
 
     // SlotWorkers: "Slot cpu:0: trial s/t001 failed".
     [GeneratedRegex(@"Slot \S+: trial \S+ failed")]
