@@ -207,6 +207,7 @@ public static class Program
         Line($"| completed | {chaos.Completed} | {Clean(r => r.Completed)} |");
         Line($"| lost (not completed, or not on the leaderboard) | {chaos.Lost.Count} | {Clean(r => r.Lost.Count)} |");
         Line($"| on the leaderboard more than once | {chaos.Duplicated.Count} | {Clean(r => r.Duplicated.Count)} |");
+        Line($"| leaderboard rows whose model is not the trial's final one, or is gone | {chaos.StaleModels.Count} | {Clean(r => r.StaleModels.Count)} |");
         Line($"| resumed from a checkpoint | {chaos.Resumed.Count} | {Clean(r => r.Resumed.Count)} |");
         Line($"| steps redone (of {workload.Trials * workload.StepsPerTrial}; seen by polling every 0.5 s, a lower bound) | {chaos.StepsRedone} | {Clean(r => r.StepsRedone)} |");
         Line($"| attempts beyond each trial's first | {chaos.ExtraAttempts} | {Clean(r => r.ExtraAttempts)} |");
@@ -222,6 +223,7 @@ public static class Program
         foreach (var fault in chaos.Faults) Line($"- {fault.At.TotalSeconds:F0} s, {fault.Kind}: {fault.Detail}");
         foreach (var lost in chaos.Lost) Line($"- LOST: {lost}");
         foreach (var duplicated in chaos.Duplicated) Line($"- DUPLICATED: {duplicated}");
+        foreach (var stale in chaos.StaleModels) Line($"- STALE MODEL: {stale}");
         foreach (var exit in chaos.UnexpectedExits) Line($"- UNEXPECTED EXIT: {exit}");
         foreach (var (error, count) in chaos.Failures.CountBy(e => e.Length > 100 ? e[..100] + "…" : e)) Line($"- attempt failed ×{count}: {error}");
         Line();

@@ -116,7 +116,10 @@ public interface ITrialGrain : IGrainWithStringKey
     /// <summary>Records a checkpoint written within an epoch; false when the slot no longer holds the trial (the checkpoint is not the trial's).</summary>
     Task<bool> ReportCheckpointAsync(int attempt, int globalStep, string checkpoint);
 
-    /// <summary>Records the result and puts it on the leaderboard; false when the slot no longer held the trial.</summary>
+    /// <summary>
+    /// Records the result and puts it on the leaderboard; false when the slot no longer held the trial. True again for
+    /// the attempt that completed it, so that a call retried after a lost answer keeps its result.
+    /// </summary>
     Task<bool> CompleteAsync(int attempt, TrialOutcome outcome);
 
     /// <summary>

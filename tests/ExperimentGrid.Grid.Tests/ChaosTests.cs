@@ -89,11 +89,13 @@ public sealed class ChaosTests(ITestOutputHelper output)
             }
         }
         foreach (var fault in result.Faults) output.WriteLine($"{fault.At.TotalSeconds,5:F0} s {fault.Kind}: {fault.Detail}");
+        foreach (var stale in result.StaleModels) output.WriteLine($"stale model: {stale}");
         output.WriteLine(result.Summary);
 
         Assert.Equal(48, result.Trials);
         Assert.Empty(result.Lost);
         Assert.Empty(result.Duplicated);
+        Assert.Empty(result.StaleModels);
         Assert.Equal(48, result.Completed);
         Assert.Equal((2, 1, 1, 1, 1), (result.Injected(FaultKind.SiloKill), result.Injected(FaultKind.Zombie), result.Injected(FaultKind.PostgresRestart),
             result.Injected(FaultKind.FullDisk), result.Injected(FaultKind.CorruptCheckpoint)));

@@ -70,7 +70,8 @@ public sealed record ZombieEvidence(IReadOnlyList<(string Trial, int Attempt)> T
 
 /// <summary>
 /// The outcome of one sweep run under a <see cref="ChaosPlan"/> (or none, for the fault-free baseline).
-/// <paramref name="Failures"/> holds the error of each failed attempt (each spent one of its trial's retries), as its grain logged it.
+/// <paramref name="Failures"/> holds the error of each failed attempt (each spent one of its trial's retries), as its grain logged it;
+/// <paramref name="StaleModels"/> the leaderboard rows whose model is not the one their trial completed with, or is gone from disk.
 /// </summary>
 public sealed record ChaosResult(
     TimeSpan Wall,
@@ -86,7 +87,8 @@ public sealed record ChaosResult(
     int CheckpointsRefused,
     IReadOnlyList<ZombieEvidence> Zombies,
     IReadOnlyList<string> UnexpectedExits,
-    IReadOnlyList<string> Failures)
+    IReadOnlyList<string> Failures,
+    IReadOnlyList<string> StaleModels)
 {
     public int Injected(FaultKind kind) => Faults.Count(f => f.Kind == kind);
 
@@ -508,9 +510,11 @@ public sealed partial class ChaosRun
         var lost = new List<string>();
         var extraAttempts = 0;
         var dropped = 0;
+        var outcomes = new Dictionary<string, TrialOutcome?>();
         foreach (var trial in sweep.Trials)
         {
             var snapshot = await Retry(() => Trial(trial.TrialId).GetAsync());
+            outcomes[trial.TrialId] = snapshot.Outcome;
             if (snapshot.Status != TrialStatus.Completed) lost.Add($"{trial.TrialId} ({snapshot.Status} after {snapshot.Attempts} attempt(s): {snapshot.Error ?? "no error"})");
             if (snapshot.ResumedFromStep is not null) _resumed.Add(trial.TrialId);
             extraAttempts += Math.Max(0, snapshot.Attempts - 1);
@@ -520,9 +524,14 @@ public sealed partial class ChaosRun
         var duplicated = entries.GroupBy(e => e.TrialId).Where(g => g.Count() > 1).Select(g => $"{g.Key} ×{g.Count()}").ToList();
         // A completed trial missing from the board is lost as well: its result is nowhere a user looks.
         lost.AddRange(sweep.Trials.Where(t => t.Status == TrialStatus.Completed && entries.All(e => e.TrialId != t.TrialId)).Select(t => $"{t.TrialId} (not on the leaderboard)"));
+        var staleModels = entries
+            .Where(e => e.Model != outcomes.GetValueOrDefault(e.TrialId)?.Model || e.Model is not null && !Directory.Exists(e.Model))
+            .Select(e => $"{e.TrialId}: {e.Model ?? "no model"} (the trial's: {outcomes.GetValueOrDefault(e.TrialId)?.Model ?? "none"})")
+            .ToList();
         return new ChaosResult(wall, [.. _faults], sweep.Trials.Count, sweep.Count(TrialStatus.Completed), lost, duplicated, [.. _resumed.Order()],
             _stepsRedone, extraAttempts, dropped, CountLogLines(CheckpointRefused()), [.. _zombies], [.. _unexpectedExits],
-            [.. _cluster.Silos.SelectMany(s => ReadLog(s.LogPath)).Select(l => AttemptFailure().Match(l)).Where(m => m.Success).Select(m => m.Groups["error"].Value)]);
+            [.. _cluster.Silos.SelectMany(s => ReadLog(s.LogPath)).Select(l => AttemptFailure().Match(l)).Where(m => m.Success).Select(m => m.Groups["error"].Value)],
+            staleModels);
     }
 
     private static async Task<T> Retry<T>(Func<Task<T>> call)

@@ -123,6 +123,9 @@ public sealed class TrialGrain(
 
     public async Task<bool> CompleteAsync(int attempt, TrialOutcome outcome)
     {
+        // The same attempt again: its completion went through but the answer was lost on the way back (a silo between
+        // died), and the slot asked again. It is this attempt's result; answering no would have the slot delete its model.
+        if (S.Status == TrialStatus.Completed && S.Attempts == attempt) return true;
         if (!Holds(attempt)) return false;
         // The leaderboard first: it ignores a second record of this trial, so a crash between the two writes
         // (the trial runs again) cannot put the trial on the board twice or leave it off.
