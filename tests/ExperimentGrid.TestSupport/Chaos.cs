@@ -448,7 +448,7 @@ public sealed partial class ChaosRun
                 {
                     if (now.CheckpointsDropped > snapshot.CheckpointsDropped)
                         return $"trial {trialId}'s checkpoint {Path.GetFileName(checkpoint)} (step {snapshot.CheckpointStep}) truncated and silo on port {silo.SiloPort} killed; " +
-                               $"attempt {now.Attempts - 1} could not load it, the trial dropped it and restarted from step 0";
+                               "the next attempt could not load it, and the trial dropped it and started again from step 0";
                     // A newer checkpoint was written between the truncation and the kill: the resume never read the corrupt one.
                     if (now.Checkpoint != checkpoint && now.Attempts > snapshot.Attempts && now.Status == TrialStatus.Running && now.ResumedFromStep is not null) break;
                     if (now.Status.IsFinal()) break;
