@@ -386,7 +386,9 @@ public sealed class TrialSessionTests : IDisposable
         var error = Assert.Throws<UnreadableCheckpointException>(() => Open(Fakes(), Spec(epochs: 2), Options(attempt: 2, resumeFrom: checkpoint)));
 
         Assert.Equal(checkpoint, error.Checkpoint);
-        Assert.StartsWith($"checkpoint {checkpoint} cannot be resumed from: ", error.Message);
+        // The trainable's own message, which the slot logs and hands to the trial grain.
+        Assert.IsType<System.Text.Json.JsonException>(error.InnerException);
+        Assert.Equal(error.InnerException.Message, error.Message);
     }
 
     /// <summary>Records what the session reports, as short lines, and answers as each test sets it to.</summary>

@@ -316,10 +316,10 @@ public sealed class TrialSession : IDisposable
 
 /// <summary>
 /// The checkpoint a run was to resume from cannot be loaded. Retrying it would fail the same way every time, so the
-/// trial drops it and starts again from step 0 (the grid's trial grain does, counting it), rather than fail.
+/// trial drops it and starts again from step 0 (the grid's trial grain does, counting it), rather than fail. The
+/// message is the trainable's own, which names the file and what is wrong with it.
 /// </summary>
-public sealed class UnreadableCheckpointException(string checkpoint, Exception inner)
-    : Exception($"checkpoint {checkpoint} cannot be resumed from: {inner.Message}", inner)
+public sealed class UnreadableCheckpointException(string checkpoint, Exception inner) : Exception(inner.Message, inner)
 {
     public string Checkpoint { get; } = checkpoint;
 }

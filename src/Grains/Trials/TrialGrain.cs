@@ -160,7 +160,8 @@ public sealed class TrialGrain(
     public async Task DropCheckpointAsync(int attempt, string checkpoint, string error)
     {
         if (!Holds(attempt)) return;
-        logger.LogWarning("Trial {Trial}: {Error}; checkpoint dropped, the trial starts again from step 0", Definition.Key, error);
+        logger.LogWarning("Trial {Trial}: cannot resume from {Checkpoint} ({Error}); the checkpoint is dropped and the trial starts again from step 0",
+            Definition.Key, checkpoint, error);
         if (S.Checkpoint == checkpoint) (S.Checkpoint, S.CheckpointStep) = (null, 0);
         S.CheckpointsDropped++;
         await RequeueAsync();
