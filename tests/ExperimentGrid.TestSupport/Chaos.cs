@@ -471,16 +471,34 @@ public sealed partial class ChaosRun
         return running;
     }
 
-    /// <summary>A silo that holds a running trial past its first step, and the trials it holds; index -1 when none does before the sweep ends.</summary>
+    /// <summary>
+    /// A silo that holds a running trial past its first step, and the trials it holds; index -1 when none does before
+    /// the sweep ends. The trial's grain must live on another silo: one that froze with the zombie could not take the
+    /// trial from it until the cluster declared the zombie dead, and a silo declared dead stops when it wakes.
+    /// </summary>
     private async Task<(int Index, List<TrialSnapshot> Trials)> SiloHoldingTrialsAsync(CancellationToken cancellationToken)
     {
+        var management = _cluster.Grains.GetGrain<IManagementGrain>(0);
         while (!_sweepEnded)
         {
             var running = await RunningTrialsAsync();
+            var grainPorts = new Dictionary<string, int?>();
+            foreach (var (trialId, _) in running)
+            {
+                try
+                {
+                    grainPorts[trialId] = (await management.GetActivationAddress(Trial(trialId), cancellationToken).AsTask().WaitAsync(CallLimit, cancellationToken))?.Endpoint.Port;
+                }
+                catch (Exception e) when (e is not OperationCanceledException)
+                {
+                    grainPorts[trialId] = null;
+                }
+            }
             var silos = _cluster.Silos;
             var holding = Enumerable.Range(0, silos.Count)
-                .Select(i => (Index: i, Trials: running.Select(r => r.Snapshot).Where(s => Holds(silos[i], s)).ToList()))
-                .Where(h => h.Trials.Any(t => t.Progress is { Step: > 0 }))
+                .Select(i => (Index: i, Trials: running.Where(r => Holds(silos[i], r.Snapshot)).ToList()))
+                .Where(h => h.Trials.Any(t => t.Snapshot.Progress is { Step: > 0 } && grainPorts[t.TrialId] is { } port && port != silos[h.Index].SiloPort))
+                .Select(h => (h.Index, Trials: h.Trials.Select(t => t.Snapshot).ToList()))
                 .ToList();
             if (holding.Count > 0)
             {
