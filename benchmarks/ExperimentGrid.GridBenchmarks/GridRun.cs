@@ -36,9 +36,6 @@ public sealed record Workload(int Trials, int TrainLimit, int ThreadsPerSilo)
         """;
 }
 
-/// <summary>One trial's record, as its grain kept it.</summary>
-public sealed record TrialTiming(string TrialId, double Seconds, int Attempts);
-
 /// <summary>What one silo count measured.</summary>
 /// <param name="TrialStarts">Per silo, the trial attempts its slot started.</param>
 /// <param name="Warnings">Per silo, the warnings and errors it logged between the submission and the sweep's end.</param>

@@ -3,11 +3,9 @@ using System.CommandLine.Parsing;
 using System.Diagnostics;
 using ExperimentGrid.Core.Data;
 using ExperimentGrid.Core.Import;
+using ExperimentGrid.TestSupport;
 
 namespace ExperimentGrid.GridBenchmarks;
-
-/// <summary>A problem the user can act on: printed as one "error:" message, without a stack trace.</summary>
-public sealed class BenchmarkException(string message) : Exception(message);
 
 /// <summary>The benchmark's flags, as given or defaulted.</summary>
 public sealed record BenchmarkSettings(string Postgres, IReadOnlyList<int> Silos, Workload Workload, FileInfo? Markdown);

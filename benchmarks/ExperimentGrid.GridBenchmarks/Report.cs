@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Text;
 using ExperimentGrid.Contracts;
+using ExperimentGrid.TestSupport;
 
 namespace ExperimentGrid.GridBenchmarks;
 

@@ -2,6 +2,7 @@ using ExperimentGrid.Core.Metrics;
 using ExperimentGrid.Core.Sweeps;
 using ExperimentGrid.Core.Training;
 using ExperimentGrid.Core.Trials;
+using Orleans.Concurrency;
 
 namespace ExperimentGrid.Contracts;
 
@@ -45,7 +46,7 @@ public sealed record TrialAssignment(
     [property: Id(2)] string? ResumeCheckpoint,
     [property: Id(3)] TimeSpan LeaseDuration);
 
-/// <summary>An epoch's end: its evaluation, and the checkpoint written after it.</summary>
+/// <summary>An epoch's end: its evaluation, and the checkpoint written after it (null where the disk refused it: the trial keeps the one it had).</summary>
 [GenerateSerializer, Immutable]
 public sealed record EpochReport(
     [property: Id(0)] int Epoch,
@@ -53,7 +54,7 @@ public sealed record EpochReport(
     [property: Id(2)] double TrainLoss,
     [property: Id(3)] double Objective,
     [property: Id(4)] IReadOnlyList<MetricValue> Metrics,
-    [property: Id(5)] string Checkpoint);
+    [property: Id(5)] string? Checkpoint);
 
 /// <summary>
 /// A finished trial's result: its objective and the final metrics. <paramref name="Seconds"/> is how long the last
@@ -87,7 +88,8 @@ public sealed record TrialSnapshot(
     [property: Id(7)] int? ResumedFromStep,
     [property: Id(8)] TrialOutcome? Outcome,
     [property: Id(9)] string? Error,
-    [property: Id(10)] int CheckpointStep);
+    [property: Id(10)] int CheckpointStep,
+    [property: Id(11)] int CheckpointsDropped = 0);
 
 /// <summary>
 /// One trial of a sweep, keyed "sweepId/trialId"; the only place a trial's status changes. It owns its lease: a timer
@@ -114,7 +116,10 @@ public interface ITrialGrain : IGrainWithStringKey
     /// <summary>Records a checkpoint written within an epoch; false when the slot no longer holds the trial (the checkpoint is not the trial's).</summary>
     Task<bool> ReportCheckpointAsync(int attempt, int globalStep, string checkpoint);
 
-    /// <summary>Records the result and puts it on the leaderboard; false when the slot no longer held the trial.</summary>
+    /// <summary>
+    /// Records the result and puts it on the leaderboard; false when the slot no longer held the trial. True again for
+    /// the attempt that completed it, so that a call retried after a lost answer keeps its result.
+    /// </summary>
     Task<bool> CompleteAsync(int attempt, TrialOutcome outcome);
 
     /// <summary>
@@ -126,8 +131,19 @@ public interface ITrialGrain : IGrainWithStringKey
     /// <summary>The attempt threw: the trial is retried while attempts remain, else it is failed with the error.</summary>
     Task FailAsync(int attempt, string error);
 
+    /// <summary>
+    /// The attempt could not load <paramref name="checkpoint"/>, the one it was to resume from: the trial forgets it and
+    /// goes back to the queue to start again from step 0. Not a failure: the same checkpoint would fail every attempt.
+    /// </summary>
+    Task DropCheckpointAsync(int attempt, string checkpoint, string error);
+
     Task CancelAsync();
 
+    /// <summary>
+    /// Interleaves with the call under way: a completion waiting on a leaderboard whose silo is frozen, say, holds the
+    /// grain for the call's whole timeout, and the trial's state in memory is as good a snapshot meanwhile.
+    /// </summary>
+    [AlwaysInterleave]
     Task<TrialSnapshot> GetAsync();
 }
 

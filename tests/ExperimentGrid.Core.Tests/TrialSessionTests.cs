@@ -319,16 +319,76 @@ public sealed class TrialSessionTests : IDisposable
     }
 
     [Fact]
-    public void A_trial_resumed_with_every_epoch_done_and_no_test_split_fails_saying_it_has_nothing_to_report()
+    public void A_trial_resumed_with_every_epoch_done_and_no_test_split_completes_with_its_last_validation_measured_again()
     {
+        // As after a silo killed while saving the model: the last epoch's checkpoint was the trial's, the model not yet.
         var fakes = Fakes();
         var spec = Spec(epochs: 1) with { TestSplit = null };
         using (var session = Open(fakes, spec, Options()))
             session.Run(new Recorder { Decide = _ => SchedulerDecision.Pause });
 
         using var resumed = Open(fakes, spec, Options(attempt: 2, resumeFrom: Attempt(1).At(4)));
-        var error = Assert.Throws<InvalidOperationException>(() => resumed.Run(new Recorder()));
-        Assert.Contains("without an evaluation", error.Message);
+        var observer = new Recorder();
+        var result = resumed.Run(observer);
+
+        Assert.NotNull(result);
+        Assert.Empty(result.Epochs);
+        // 0.9·(1 − 0.5¹), the F1 the uninterrupted run's one epoch reported.
+        Assert.Equal(0.45, result.Final.Value(Metrics.EvaluationMetric.F1)!.Value, 12);
+        Assert.Equal(["validation"], fakes.Created[^1].EvaluatedSplits);
+        Assert.Equal(["completed"], observer.Events);
+        Assert.Equal(["a2-model"], Folder());
+    }
+
+    [Fact]
+    public void A_checkpoint_within_an_epoch_that_cannot_be_written_is_skipped_its_partial_directory_removed_and_training_goes_on()
+    {
+        var observer = new Recorder { AfterStep = step => BlockCheckpoint(step, at: 4) };
+        using var session = Open(Fakes(stepsPerEpoch: 6), Spec(epochs: 1), Options(checkpointEvery: 2));
+
+        var result = session.Run(observer);
+
+        Assert.NotNull(result);
+        Assert.Equal(["checkpoint 2", "epoch 1 at a1-step-6", "completed"], observer.Events.Where(e => !e.StartsWith("step", StringComparison.Ordinal)));
+        // Step 4's partial directory was gone before the epoch's checkpoint was offered.
+        Assert.Equal([["a1-step-2"], ["a1-step-2", "a1-step-6"]], observer.FolderAtEachOffer);
+        Assert.Equal(["a1-model"], Folder());
+    }
+
+    [Fact]
+    public void An_epoch_checkpoint_that_cannot_be_written_is_reported_as_none_and_the_trial_keeps_resuming_from_the_one_before()
+    {
+        var observer = new Recorder { AfterStep = step => BlockCheckpoint(step, at: 8), Decide = epoch => epoch.Epoch == 2 ? SchedulerDecision.Pause : SchedulerDecision.Continue };
+        using var session = Open(Fakes(), Spec(epochs: 3), Options());
+
+        Assert.Null(session.Run(observer));
+
+        Assert.Equal(["epoch 1 at a1-step-4", "epoch 2 at "], observer.Events.Where(e => e.StartsWith("epoch", StringComparison.Ordinal)));
+        // Paused at epoch 2 without its checkpoint: epoch 1's is what a resume reads, and it is still there.
+        Assert.Equal(["a1-step-4"], Folder());
+    }
+
+    /// <summary>
+    /// Just before step <paramref name="at"/>'s checkpoint (after the older ones were pruned), a directory where its file
+    /// goes: the write fails after the checkpoint's directory was made, as on a full disk.
+    /// </summary>
+    private void BlockCheckpoint(int step, int at)
+    {
+        if (step == at) Directory.CreateDirectory(Path.Combine(Attempt(1).At(at), FakeTrainable.CheckpointFile));
+    }
+
+    [Fact]
+    public void A_checkpoint_that_cannot_be_loaded_fails_the_open_as_unreadable_naming_it()
+    {
+        var checkpoint = Directory.CreateDirectory(Attempt(1).At(4)).FullName;
+        File.WriteAllText(Path.Combine(checkpoint, FakeTrainable.CheckpointFile), "{\"Seed\": 1, \"Glob");
+
+        var error = Assert.Throws<UnreadableCheckpointException>(() => Open(Fakes(), Spec(epochs: 2), Options(attempt: 2, resumeFrom: checkpoint)));
+
+        Assert.Equal(checkpoint, error.Checkpoint);
+        // The trainable's own message, which the slot logs and hands to the trial grain.
+        Assert.IsType<System.Text.Json.JsonException>(error.InnerException);
+        Assert.Equal(error.InnerException.Message, error.Message);
     }
 
     /// <summary>Records what the session reports, as short lines, and answers as each test sets it to.</summary>

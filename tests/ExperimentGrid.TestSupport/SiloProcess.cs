@@ -188,6 +188,23 @@ public sealed partial class SiloProcess : IDisposable
         Write("(killed with SIGKILL)");
     }
 
+    /// <summary>
+    /// SIGSTOP: every thread stops where it is and its sockets stay open, as in a long GC pause or a frozen VM; the
+    /// silo carries on from there at <see cref="Thaw"/>, unaware that time passed.
+    /// </summary>
+    public void Freeze() => Signal("STOP");
+
+    /// <summary>SIGCONT, after <see cref="Freeze"/>.</summary>
+    public void Thaw() => Signal("CONT");
+
+    private void Signal(string name)
+    {
+        using var kill = Process.Start("kill", [$"-{name}", $"{_process.Id}"]) ?? throw new SiloProcessException("could not start kill");
+        kill.WaitForExit();
+        if (kill.ExitCode != 0) throw new SiloProcessException($"kill -{name} {_process.Id} (silo on port {SiloPort}) exited with code {kill.ExitCode}");
+        Write($"(sent SIG{name})");
+    }
+
     /// <summary>The last <paramref name="lines"/> lines this silo wrote, with where the whole log is.</summary>
     public string Tail(int lines)
     {

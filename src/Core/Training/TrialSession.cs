@@ -106,13 +106,15 @@ public sealed class TrialSession : IDisposable
     private readonly ISupervisedTrainable _trainable;
     private readonly StepRelay _steps;
     private readonly Stopwatch _clock;
+    private readonly ILogger _logger;
 
-    private TrialSession(TrialSpec spec, TrialSessionOptions options, ISupervisedTrainable trainable, StepRelay steps, Stopwatch clock) =>
-        (_spec, _options, _trainable, _steps, _clock) = (spec, options, trainable, steps, clock);
+    private TrialSession(TrialSpec spec, TrialSessionOptions options, ISupervisedTrainable trainable, StepRelay steps, Stopwatch clock, ILogger logger) =>
+        (_spec, _options, _trainable, _steps, _clock, _logger) = (spec, options, trainable, steps, clock, logger);
 
     /// <summary>
     /// Makes the trainable, sets it up and loads <see cref="TrialSessionOptions.ResumeFrom"/>. Throws as the trainable
-    /// does on bad input; the wall time of the trial's result counts from here, setup included.
+    /// does on bad input, and <see cref="UnreadableCheckpointException"/> when the checkpoint cannot be loaded; the wall
+    /// time of the trial's result counts from here, setup included.
     /// </summary>
     public static TrialSession Open(TrialSpec spec, TrialSessionOptions options, TrainableFactory create, ILogger logger)
     {
@@ -122,14 +124,30 @@ public sealed class TrialSession : IDisposable
         try
         {
             trainable.Setup();
-            if (options.ResumeFrom is { } checkpoint) trainable.LoadCheckpoint(checkpoint);
+            if (options.ResumeFrom is { } checkpoint) Load(trainable, checkpoint);
         }
         catch
         {
             trainable.Dispose();
             throw;
         }
-        return new TrialSession(spec, options, trainable, steps, clock);
+        return new TrialSession(spec, options, trainable, steps, clock, logger);
+    }
+
+    /// <summary>
+    /// Set up, the trainable has read the spec, the data and the model: a failure now is the checkpoint's (truncated,
+    /// corrupt, hidden by a mount, another trial's), and the same checkpoint would fail every later attempt the same way.
+    /// </summary>
+    private static void Load(ISupervisedTrainable trainable, string checkpoint)
+    {
+        try
+        {
+            trainable.LoadCheckpoint(checkpoint);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            throw new UnreadableCheckpointException(checkpoint, e);
+        }
     }
 
     /// <summary>The model as it stands on another split of the trial's dataset: `grid eval` and the final evaluation.</summary>
@@ -166,9 +184,12 @@ public sealed class TrialSession : IDisposable
                 var decision = observer.OnEpoch(epoch, saved);
                 // Paused, the trial may already run elsewhere: this run deletes nothing, its successor will.
                 if (decision == SchedulerDecision.Pause) return null;
-                recorded = epoch.GlobalStep;
                 // Only now is the new checkpoint the trial's; until then a resume needs the one before.
-                if (saved is not null) _options.Checkpoints!.DeleteAllBut(saved);
+                if (saved is not null)
+                {
+                    recorded = epoch.GlobalStep;
+                    _options.Checkpoints!.DeleteAllBut(saved);
+                }
                 if (decision == SchedulerDecision.Stop) break;
             }
         }
@@ -188,8 +209,9 @@ public sealed class TrialSession : IDisposable
     private TrialResult? Complete(ITrialObserver observer, List<EpochResult> epochs)
     {
         var test = _spec.TestSplit is { } split ? Evaluate(split) : null;
-        if (test is null && epochs.Count == 0)
-            throw new InvalidOperationException("the trial ended without an evaluation: its checkpoint had every epoch done, and it has no test split.");
+        // Resumed with every epoch done (its silo died saving the model, or the disk was full then), the run trained no
+        // epoch to report: the last epoch's validation, measured again on the same weights, is the trial's result.
+        var validation = test is null && epochs.Count == 0 ? Evaluate(_spec.EvalSplit) : null;
         var model = _options.ModelDirectory is { } directory ? Path.GetFullPath(directory) : null;
         if (model is not null) _trainable.SaveModel(model);
         var trainSeconds = epochs.Sum(e => e.TrainSeconds);
@@ -210,7 +232,8 @@ public sealed class TrialSession : IDisposable
             _trainable.MicroBatchSize,
             _trainable.EvalBatchSize,
             _trainable.CompletedEpochs,
-            _trainable.GlobalStep);
+            _trainable.GlobalStep,
+            validation);
         if (!observer.OnCompleted(result))
         {
             // Another run holds the trial and its checkpoints; this run's model is nobody's.
@@ -239,20 +262,42 @@ public sealed class TrialSession : IDisposable
         if (_options.Checkpoints is not { } folder || every <= 0 || step.Step % every != 0 || step.Step % stepsPerEpoch == 0
             || cancellation.IsCancellationRequested)
             return false;
-        var saved = Save(folder);
+        if (TrySave(folder) is not { } saved) return false;
         if (!observer.OnCheckpoint(step.Step, saved)) return false;
         folder.DeleteAllBut(saved);
         return true;
     }
 
     /// <summary>Saves the trainable at its current step, or nothing where the session writes no checkpoints.</summary>
-    private string? Checkpoint() => _options.Checkpoints is { } folder ? Save(folder) : null;
+    private string? Checkpoint() => _options.Checkpoints is { } folder ? TrySave(folder) : null;
 
-    private string Save(CheckpointFolder folder)
+    /// <summary>
+    /// The checkpoint written, or null where the disk refused it (full, read-only): a checkpoint only shortens what a
+    /// lost run costs, so training goes on and the trial keeps resuming from the one before. The partial directory
+    /// goes, so that nothing ever resumes from it. The final model has no such fallback: its failure fails the attempt.
+    /// </summary>
+    private string? TrySave(CheckpointFolder folder)
     {
         var directory = folder.At(_trainable.GlobalStep);
-        _trainable.SaveCheckpoint(directory);
-        return directory;
+        try
+        {
+            _trainable.SaveCheckpoint(directory);
+            return directory;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            _logger.LogWarning("Checkpoint at step {Step} not written to {Directory} ({Error}); training goes on, and the trial resumes from its last checkpoint if this run is lost",
+                _trainable.GlobalStep, directory, e.Message);
+            try
+            {
+                if (Directory.Exists(directory)) Directory.Delete(directory, recursive: true);
+            }
+            catch (Exception cleanup) when (cleanup is IOException or UnauthorizedAccessException)
+            {
+                _logger.LogWarning("Partial checkpoint {Directory} not removed ({Error}); the trial's next accepted checkpoint deletes it", directory, cleanup.Message);
+            }
+            return null;
+        }
     }
 
     public void Dispose() => _trainable.Dispose();
@@ -267,4 +312,14 @@ public sealed class TrialSession : IDisposable
 
         public void Report(TrainingProgress value) => OnStep?.Invoke(value);
     }
+}
+
+/// <summary>
+/// The checkpoint a run was to resume from cannot be loaded. Retrying it would fail the same way every time, so the
+/// trial drops it and starts again from step 0 (the grid's trial grain does, counting it), rather than fail. The
+/// message is the trainable's own, which names the file and what is wrong with it.
+/// </summary>
+public sealed class UnreadableCheckpointException(string checkpoint, Exception inner) : Exception(inner.Message, inner)
+{
+    public string Checkpoint { get; } = checkpoint;
 }

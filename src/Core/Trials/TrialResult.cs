@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization;
 using ExperimentGrid.Core.Metrics;
 
 namespace ExperimentGrid.Core.Trials;
@@ -19,6 +20,8 @@ public sealed record EpochResult(
 /// sizes are those it ended with: below the spec's when it ran out of memory and halved them. A run resumed from a
 /// checkpoint lists only the epochs it trained itself, and measures throughput and wall time over them;
 /// <paramref name="EpochsTrained"/> and <paramref name="GlobalStep"/> count the trial's whole training.
+/// <paramref name="Validation"/> is set only for a run that trained no epoch (resumed with every epoch done) and has no
+/// test split: the validation of the weights it resumed, its result.
 /// </summary>
 public sealed record TrialResult(
     TrialSpec Spec,
@@ -35,8 +38,10 @@ public sealed record TrialResult(
     int MicroBatchSize,
     int EvalBatchSize,
     int EpochsTrained,
-    int GlobalStep)
+    int GlobalStep,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] EvaluationMetrics? Validation = null)
 {
     /// <summary>The test metrics where a test split exists, else the last validation.</summary>
-    public EvaluationMetrics Final => Test ?? Epochs[^1].Validation;
+    public EvaluationMetrics Final => Test ?? (Epochs is [.., var last] ? last.Validation : Validation)
+        ?? throw new InvalidOperationException("a result without epochs has its test or validation metrics.");
 }

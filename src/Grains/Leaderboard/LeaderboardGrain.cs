@@ -10,7 +10,7 @@ public sealed class LeaderboardGrain([PersistentState("leaderboard", StorageName
         // records again; the first result stands, so each trial is on the board exactly once.
         if (state.State.Entries.Exists(e => e.TrialKey == entry.TrialKey)) return false;
         state.State.Entries.Add(entry);
-        await state.WriteStateAsync();
+        await state.WriteOrDeactivateAsync(this);
         return true;
     }
 

@@ -8,7 +8,7 @@ public sealed class WorkQueueGrain([PersistentState("queue", StorageNames.Grid)]
     {
         if (state.State.Waiting.Contains(trialKey)) return;
         state.State.Waiting.Add(trialKey);
-        await state.WriteStateAsync();
+        await state.WriteOrDeactivateAsync(this);
     }
 
     public async Task<string?> ClaimAsync()
@@ -16,7 +16,7 @@ public sealed class WorkQueueGrain([PersistentState("queue", StorageNames.Grid)]
         if (state.State.Waiting.Count == 0) return null;
         var next = state.State.Waiting[0];
         state.State.Waiting.RemoveAt(0);
-        await state.WriteStateAsync();
+        await state.WriteOrDeactivateAsync(this);
         return next;
     }
 

@@ -442,7 +442,7 @@ public sealed class SweepGrain(
     private async Task SaveAsync()
     {
         while (!_writing.IsCompleted) await _writing;
-        _writing = state.WriteStateAsync();
+        _writing = state.WriteOrDeactivateAsync(this);
         await _writing;
     }
 

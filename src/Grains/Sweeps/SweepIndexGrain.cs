@@ -8,7 +8,7 @@ public sealed class SweepIndexGrain([PersistentState("sweeps", StorageNames.Grid
     {
         if (state.State.SweepIds.Contains(sweepId)) return;
         state.State.SweepIds.Add(sweepId);
-        await state.WriteStateAsync();
+        await state.WriteOrDeactivateAsync(this);
     }
 
     public Task<IReadOnlyList<string>> ListAsync() => Task.FromResult<IReadOnlyList<string>>([.. state.State.SweepIds]);

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using ExperimentGrid.Contracts;
 using ExperimentGrid.Core.Sweeps;
 using ExperimentGrid.Core.Training;
@@ -51,7 +52,7 @@ public sealed class TrialGrain(
         {
             S.Definition = definition;
             S.Status = TrialStatus.Pending;
-            await state.WriteStateAsync();
+            await state.WriteOrDeactivateAsync(this);
             await this.RegisterOrUpdateReminder(WatchReminder, options.Value.WatchPeriod, options.Value.WatchPeriod);
         }
         if (S.Status == TrialStatus.Pending) await Queue.EnqueueAsync(Definition.Key);
@@ -66,7 +67,7 @@ public sealed class TrialGrain(
         S.LeaseExpires = DateTimeOffset.UtcNow + options.Value.LeaseDuration;
         S.ResumedFromStep = S.Checkpoint is null ? null : S.CheckpointStep;
         _progress = null;
-        await state.WriteStateAsync();
+        await state.WriteOrDeactivateAsync(this);
         StartLeaseTimer();
         await TellSweepAsync(new TrialUpdate(Definition.TrialId, TrialStatus.Running));
         return new TrialAssignment(Definition, S.Attempts, S.Checkpoint, options.Value.LeaseDuration);
@@ -83,11 +84,10 @@ public sealed class TrialGrain(
     public async Task<SchedulerDecision?> ReportEpochAsync(int attempt, EpochReport report)
     {
         if (!Holds(attempt)) return null;
-        S.Checkpoint = report.Checkpoint;
-        S.CheckpointStep = report.GlobalStep;
+        if (report.Checkpoint is { } checkpoint) (S.Checkpoint, S.CheckpointStep) = (checkpoint, report.GlobalStep);
         S.LastEval = [.. report.Metrics];
         S.LeaseExpires = DateTimeOffset.UtcNow + options.Value.LeaseDuration;
-        await state.WriteStateAsync();
+        await state.WriteOrDeactivateAsync(this);
         var decision = await DecideAsync(new TrialReport(Definition.TrialId, report.Epoch, report.Objective));
         // Paused: back to the queue's end, to resume from this epoch's checkpoint once a slot is free.
         if (decision == SchedulerDecision.Pause) await RequeueAsync();
@@ -117,12 +117,15 @@ public sealed class TrialGrain(
         S.Checkpoint = checkpoint;
         S.CheckpointStep = globalStep;
         S.LeaseExpires = DateTimeOffset.UtcNow + options.Value.LeaseDuration;
-        await state.WriteStateAsync();
+        await state.WriteOrDeactivateAsync(this);
         return true;
     }
 
     public async Task<bool> CompleteAsync(int attempt, TrialOutcome outcome)
     {
+        // The same attempt again: its completion went through but the answer was lost on the way back (a silo between
+        // died), and the slot asked again. It is this attempt's result; answering no would have the slot delete its model.
+        if (S.Status == TrialStatus.Completed && S.Attempts == attempt) return true;
         if (!Holds(attempt)) return false;
         // The leaderboard first: it ignores a second record of this trial, so a crash between the two writes
         // (the trial runs again) cannot put the trial on the board twice or leave it off.
@@ -154,6 +157,16 @@ public sealed class TrialGrain(
         else await EndAsync(TrialStatus.Failed);
     }
 
+    public async Task DropCheckpointAsync(int attempt, string checkpoint, string error)
+    {
+        if (!Holds(attempt)) return;
+        logger.LogWarning("Trial {Trial}: cannot resume from {Checkpoint} ({Error}); the checkpoint is dropped and the trial starts again from step 0",
+            Definition.Key, checkpoint, error);
+        if (S.Checkpoint == checkpoint) (S.Checkpoint, S.CheckpointStep) = (null, 0);
+        S.CheckpointsDropped++;
+        await RequeueAsync();
+    }
+
     public async Task CancelAsync()
     {
         if (S.Definition is null || S.Status.IsFinal()) return;
@@ -179,10 +192,19 @@ public sealed class TrialGrain(
     }
 
     public Task<TrialSnapshot> GetAsync() => Task.FromResult(new TrialSnapshot(
-        S.Definition, S.Status, S.Attempts, S.Silo, _progress, [.. S.LastEval], S.Checkpoint, S.ResumedFromStep, S.Outcome, S.Error, S.CheckpointStep));
+        S.Definition, S.Status, S.Attempts, S.Silo, _progress, [.. S.LastEval], S.Checkpoint, S.ResumedFromStep, S.Outcome, S.Error, S.CheckpointStep, S.CheckpointsDropped));
 
-    /// <summary>Whether <paramref name="attempt"/> is the running attempt: calls from a slot that lost the trial change nothing.</summary>
-    private bool Holds(int attempt) => S.Definition is not null && S.Status == TrialStatus.Running && S.Attempts == attempt;
+    /// <summary>
+    /// Whether <paramref name="attempt"/> is the running attempt: calls from a slot that lost the trial (a silo
+    /// stopped for longer than the lease, say, that has not heard yet) change nothing, and the refusal is logged.
+    /// </summary>
+    private bool Holds(int attempt, [CallerMemberName] string call = "")
+    {
+        if (S.Definition is not null && S.Status == TrialStatus.Running && S.Attempts == attempt) return true;
+        logger.LogInformation("Trial {Trial}: {Call} of attempt {Attempt} refused; the trial is {Status} at attempt {Current}",
+            S.Definition?.Key ?? this.GetPrimaryKeyString(), call.Replace("Async", "", StringComparison.Ordinal), attempt, S.Status, S.Attempts);
+        return false;
+    }
 
 
     /// <summary>While the trial runs, checks the lease between heartbeats: the lease is this grain's alone to judge.</summary>
@@ -214,7 +236,7 @@ public sealed class TrialGrain(
         S.Silo = null;
         _progress = null;
         StopLeaseTimer();
-        await state.WriteStateAsync();
+        await state.WriteOrDeactivateAsync(this);
         // A lost enqueue is repeated by the reminder's next tick.
         await Queue.EnqueueAsync(Definition.Key);
         await TellSweepAsync(new TrialUpdate(Definition.TrialId, TrialStatus.Pending));
@@ -226,7 +248,7 @@ public sealed class TrialGrain(
         S.Silo = null;
         _progress = null;
         StopLeaseTimer();
-        await state.WriteStateAsync();
+        await state.WriteOrDeactivateAsync(this);
         await TellSweepEndAsync();
     }
 

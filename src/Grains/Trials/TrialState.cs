@@ -25,4 +25,7 @@ public sealed class TrialState
     [Id(10)] public int? ResumedFromStep { get; set; }
     [Id(11)] public TrialOutcome? Outcome { get; set; }
     [Id(12)] public string? Error { get; set; }
+
+    /// <summary>Resume checkpoints that could not be loaded and were dropped, each restarting the trial from step 0.</summary>
+    [Id(13)] public int CheckpointsDropped { get; set; }
 }

@@ -136,25 +136,35 @@ public sealed class SlotWorkers(
         {
             _logger.LogInformation("Slot {Slot}: dropped trial {Trial} (cancelled, moved or the silo is stopping)", slot, definition.Key);
         }
+        catch (UnreadableCheckpointException e) when (!stopping.IsCancellationRequested)
+        {
+            _logger.LogWarning(e.InnerException, "Slot {Slot}: trial {Trial} cannot resume from {Checkpoint}", slot, definition.Key, e.Checkpoint);
+            Report(slot, definition, "drop the checkpoint of", () => trial.DropCheckpointAsync(assignment.Attempt, e.Checkpoint, e.Message));
+        }
         catch (Exception e) when (!stopping.IsCancellationRequested)
         {
             // Whatever the trial threw (NaN loss, bad data, out of memory) fails this attempt, not the silo.
             _logger.LogWarning(e, "Slot {Slot}: trial {Trial} failed", slot, definition.Key);
-            try
-            {
-                trial.FailAsync(assignment.Attempt, e.Message).GetAwaiter().GetResult();
-            }
-            catch (Exception report)
-            {
-                // The lease runs out and the trial is re-queued; the failure itself is lost, which costs one retry.
-                _logger.LogWarning(report, "Slot {Slot}: cannot report the failure of {Trial}", slot, definition.Key);
-            }
+            Report(slot, definition, "report the failure of", () => trial.FailAsync(assignment.Attempt, e.Message));
         }
         finally
         {
             ended.Cancel();
             heartbeat.GetAwaiter().GetResult();
             activity.Free(slot);
+        }
+    }
+
+    /// <summary>How an attempt ended, told to its trial; where the trial cannot hear it, its lease runs out and it is re-queued.</summary>
+    private void Report(Slot slot, TrialDefinition definition, string what, Func<Task> call)
+    {
+        try
+        {
+            call().GetAwaiter().GetResult();
+        }
+        catch (Exception report)
+        {
+            _logger.LogWarning(report, "Slot {Slot}: cannot {What} {Trial}", slot, what, definition.Key);
         }
     }
 

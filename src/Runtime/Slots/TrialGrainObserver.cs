@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using ExperimentGrid.Contracts;
 using ExperimentGrid.Core.Metrics;
 using ExperimentGrid.Core.Sweeps;
@@ -36,8 +35,7 @@ internal sealed class TrialGrainObserver(
     {
         var objective = epoch.Validation.Value(_metric) ?? double.NaN;
         running.LastEval = objective;
-        var report = new EpochReport(epoch.Epoch, epoch.GlobalStep, epoch.TrainLoss, objective, epoch.Validation.Values(),
-            checkpoint ?? throw new UnreachableException("a slot's session always writes checkpoints."));
+        var report = new EpochReport(epoch.Epoch, epoch.GlobalStep, epoch.TrainLoss, objective, epoch.Validation.Values(), checkpoint);
         return WhileReachable("report the epoch of", () => trial.ReportEpochAsync(assignment.Attempt, report)) ?? throw Lost();
     }
 
@@ -50,9 +48,10 @@ internal sealed class TrialGrainObserver(
             lost.Cancel();
             return false;
         }
-        catch (Exception e) when (ClusterFaults.IsUnreachable(e))
+        catch (Exception e) when (e is not OperationCanceledException)
         {
-            // The trial grain is moving; training goes on, and the next checkpoint is recorded instead.
+            // The trial grain is moving, or cannot read or write its store for a moment: a checkpoint is not worth the
+            // attempt, so training goes on, and the next checkpoint is recorded instead.
             logger.LogWarning(e, "Slot {Slot}: cannot record the checkpoint of {Trial} at step {Step}", slot, Key, globalStep);
             return false;
         }
@@ -91,7 +90,9 @@ internal sealed class TrialGrainObserver(
     /// growing pause, for as long as the lease would last: the grain comes back on another silo once the cluster has
     /// declared the old one dead, and still knows this attempt. Past that the trial is dropped, not failed: its lease
     /// runs out and it resumes elsewhere from its last checkpoint, where failing it would spend a retry on a fault
-    /// that is not the trial's.
+    /// that is not the trial's. Any other error is retried over the same span too: a grain that could not be activated
+    /// because its store was restarting sends back whatever the store threw (or Orleans' failure to serialize it), and
+    /// a moment later it activates. Only an error that lasts the whole span, and is not the cluster's, fails the attempt.
     /// </summary>
     private T WhileReachable<T>(string what, Func<Task<T>> call)
     {
@@ -102,10 +103,11 @@ internal sealed class TrialGrainObserver(
             {
                 return call().GetAwaiter().GetResult();
             }
-            catch (Exception e) when (ClusterFaults.IsUnreachable(e) && !lost.IsCancellationRequested)
+            catch (Exception e) when (e is not OperationCanceledException && !lost.IsCancellationRequested)
             {
                 if (DateTime.UtcNow + pause > deadline)
                 {
+                    if (!ClusterFaults.IsUnreachable(e)) throw;
                     logger.LogWarning(e, "Slot {Slot}: cannot {What} trial {Trial}; dropped, it resumes when its lease runs out", slot, what, Key);
                     throw Lost();
                 }

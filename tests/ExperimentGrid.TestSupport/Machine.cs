@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Runtime.InteropServices;
 
-namespace ExperimentGrid.GridBenchmarks;
+namespace ExperimentGrid.TestSupport;
 
 /// <summary>The 1, 5 and 15 minute load averages: above the core count, another job shared the CPU with the silos.</summary>
 public sealed record LoadAverage(double One, double Five, double Fifteen)

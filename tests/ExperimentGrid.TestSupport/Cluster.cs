@@ -1,16 +1,18 @@
 using System.Diagnostics;
 using ExperimentGrid.Contracts;
 using ExperimentGrid.Runtime.Storage;
-using ExperimentGrid.TestSupport;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Orleans.Configuration;
 
-namespace ExperimentGrid.GridBenchmarks;
+namespace ExperimentGrid.TestSupport;
 
 /// <summary>A sweep run to its end: how long its submission took, and its wall time from submission to the first poll that found it ended.</summary>
 public sealed record SweepRun(TimeSpan Submit, TimeSpan Wall, SweepSnapshot End, CpuUse Cpu);
+
+/// <summary>One trial's record, as its grain kept it.</summary>
+public sealed record TrialTiming(string TrialId, double Seconds, int Attempts);
 
 /// <summary>Cores busy on average during the sweep: in the silo processes, and elsewhere on the machine (null off Linux).</summary>
 public sealed record CpuUse(double Silos, double? Elsewhere);
@@ -25,16 +27,19 @@ public sealed class Cluster : IAsyncDisposable
     private static readonly TimeSpan StartLimit = TimeSpan.FromMinutes(3);
 
     private readonly IHost _client;
+    private readonly SiloLaunch _launch;
+    private readonly List<SiloProcess> _silos;
 
-    private Cluster(IReadOnlyList<SiloProcess> silos, TimeSpan healthy, IHost client, string logs) =>
-        (Silos, Healthy, _client, Logs) = (silos, healthy, client, logs);
+    private Cluster(List<SiloProcess> silos, TimeSpan healthy, IHost client, SiloLaunch launch) =>
+        (_silos, Healthy, _client, _launch) = (silos, healthy, client, launch);
 
-    public IReadOnlyList<SiloProcess> Silos { get; }
+    /// <summary>The silos as they are now: one started again by <see cref="Restart"/> replaces the one it follows.</summary>
+    public IReadOnlyList<SiloProcess> Silos => [.. _silos];
 
     /// <summary>From starting the processes until every silo answered /healthz.</summary>
     public TimeSpan Healthy { get; }
 
-    public string Logs { get; }
+    public string Logs => _launch.Logs;
 
     public IGrainFactory Grains => _client.Services.GetRequiredService<IClusterClient>();
 
@@ -52,7 +57,7 @@ public sealed class Cluster : IAsyncDisposable
             await Task.WhenAll(silos.Select(p => p.WaitHealthyAsync(StartLimit, cancellationToken)));
             var healthy = starting.Elapsed;
             var client = await ConnectAsync(postgres, clusterId, cancellationToken);
-            return new Cluster(silos, healthy, client, launch.Logs);
+            return new Cluster(silos, healthy, client, launch);
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
@@ -65,6 +70,21 @@ public sealed class Cluster : IAsyncDisposable
             foreach (var silo in silos) silo.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// Starts silo <paramref name="index"/> again, after it exited or was killed, on its ports (its log goes on in the
+    /// same file), and waits until it is healthy.
+    /// </summary>
+    public async Task<SiloProcess> Restart(int index, CancellationToken cancellationToken)
+    {
+        var old = _silos[index];
+        if (!old.HasExited) throw new InvalidOperationException($"silo on port {old.SiloPort} is still running; kill it first.");
+        old.Dispose();
+        var silo = SiloProcess.Start(_launch, old.Ports);
+        _silos[index] = silo;
+        await silo.WaitHealthyAsync(StartLimit, cancellationToken);
+        return silo;
     }
 
     /// <summary>What the silos logged is the only account of a failure in other processes.</summary>
@@ -143,7 +163,7 @@ public sealed class Cluster : IAsyncDisposable
         finally
         {
             _client.Dispose();
-            foreach (var silo in Silos) silo.Dispose();
+            foreach (var silo in _silos) silo.Dispose();
         }
     }
 

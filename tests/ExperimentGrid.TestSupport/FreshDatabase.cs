@@ -1,7 +1,7 @@
 using ExperimentGrid.Runtime.Storage;
 using Npgsql;
 
-namespace ExperimentGrid.GridBenchmarks;
+namespace ExperimentGrid.TestSupport;
 
 /// <summary>
 /// An empty database for one measured cluster, created beside the one --postgres names and dropped afterwards: each
