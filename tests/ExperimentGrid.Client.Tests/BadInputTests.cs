@@ -34,7 +34,7 @@ public sealed partial class BadInputTests(BadInputWorldFixture fixture) : IClass
         var world = fixture.World;
         if (input.Cli is null)
         {
-            // A checkpoint: the slot that resumes from it fails the attempt with the exception's message, whatever its type.
+            // A checkpoint: the slot that resumes from it drops it with the exception's message, whatever its type, and the trial restarts.
             var error = Record.Exception(() => world.ResumeTinyTrial(input.Resume!(world)));
             Assert.NotNull(error);
             Assert.True(BadInputMessages.Matches(world.Expand(input.Message), error.Message), $"expected \"{world.Expand(input.Message)}\", got {error.GetType().Name}: \"{error.Message}\"");

@@ -138,7 +138,8 @@ public sealed class SlotWorkers(
         }
         catch (UnreadableCheckpointException e) when (!stopping.IsCancellationRequested)
         {
-            _logger.LogWarning(e.InnerException, "Slot {Slot}: trial {Trial} cannot resume from {Checkpoint}", slot, definition.Key, e.Checkpoint);
+            // Bad input, not a fault of the silo's: its message names the file, and a stack trace would add nothing.
+            _logger.LogWarning("Slot {Slot}: trial {Trial} cannot resume from {Checkpoint}: {Reason}; the checkpoint is dropped", slot, definition.Key, e.Checkpoint, e.Message);
             Report(slot, definition, "drop the checkpoint of", () => trial.DropCheckpointAsync(assignment.Attempt, e.Checkpoint, e.Message));
         }
         catch (Exception e) when (!stopping.IsCancellationRequested)

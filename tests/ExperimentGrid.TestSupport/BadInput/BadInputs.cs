@@ -326,7 +326,8 @@ public static class BadInputs
         },
     ];
 
-    // ---- checkpoints to resume from: a slot opens the trial's session from them and fails the attempt with the message.
+    // ---- checkpoints to resume from: a slot opens the trial's session from them; the message is what it logs as it drops
+    //      the checkpoint and the trial starts again from step 0.
 
     private static BadInputCase Resume(string input, string name, Action<string> breakIt, string message) => new(BadInputKind.Model, input, message)
     {
