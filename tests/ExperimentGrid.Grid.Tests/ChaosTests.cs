@@ -66,12 +66,14 @@ public sealed class ChaosTests(ITestOutputHelper output)
              "--lease", $"{Lease.TotalSeconds}"],
             logs)
         {
-            // Ten steps of 150 ms an epoch, two epochs: a trial trains for 3 s, with a checkpoint every third step.
-            Environment = new FakeSiloSettings(StepsPerEpoch: 10, StepMilliseconds: 150, Noise: 0).ToEnvironment(),
+            // Ten steps of 300 ms an epoch, two epochs: a trial trains for 6 s, with a checkpoint every third step, so
+            // that the sweep still runs when the zombie, the last fault, comes.
+            Environment = new FakeSiloSettings(StepsPerEpoch: 10, StepMilliseconds: 300, Noise: 0).ToEnvironment(),
         };
         var plan = new ChaosPlan(Seed: 11, Lease, checkpoints, async cancellationToken => await postgres.RestartAsync(cancellationToken))
         {
             Kills = 2,
+            ZombiesLast = true,
             FullDiskFor = TimeSpan.FromSeconds(5),
             Gap = (TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(2)),
         };
@@ -102,9 +104,10 @@ public sealed class ChaosTests(ITestOutputHelper output)
         Assert.Empty(result.UnexpectedExits);
         // Only a model that could not be saved on the full disk spends a retry: not a kill, the zombie, nor the database's restart.
         Assert.All(result.Failures, error => Assert.StartsWith("No space left on device", error));
-        // The zombie's trials moved on while it was stopped, and its stale attempts' calls were refused once it woke.
+        // The zombie's trials moved on while it was stopped, or, where it hosted a grain every trial needs, once the
+        // cluster had declared it dead (it exits on waking); and its stale attempts' calls were refused once it woke.
         var zombie = Assert.Single(result.Zombies);
-        Assert.NotEmpty(zombie.MovedOn);
+        Assert.True(zombie.MovedOn.Count > 0 || zombie.ExitedOnWaking, "none of the zombie's trials moved on, and the cluster never declared it dead");
         Assert.True(zombie.ExitedOnWaking || zombie.Refused.Values.Sum() > 0, "the zombie went on in the cluster and no call of its stale attempts was refused");
         Assert.True(zombie.SuccessorCheckpointsIntact);
         Assert.True(result.CheckpointsRefused > 0, "no checkpoint write failed while the disk was full");

@@ -35,6 +35,13 @@ public sealed record ChaosPlan(int Seed, TimeSpan Lease, string CheckpointRoot, 
     public int FullDisks { get; init; } = 1;
     public int CorruptCheckpoints { get; init; } = 1;
 
+    /// <summary>
+    /// Whether the zombies come after every other fault. A silo that freezes while it hosts a grain every trial needs
+    /// (the sweep, the queue, the leaderboard) holds the whole grid until the cluster declares it dead, a minute or
+    /// more on a starved machine; a short sweep can end meanwhile, with faults still to inject.
+    /// </summary>
+    public bool ZombiesLast { get; init; }
+
     /// <summary>How long the checkpoint directory stays full.</summary>
     public TimeSpan FullDiskFor { get; init; } = TimeSpan.FromSeconds(15);
 
@@ -53,7 +60,7 @@ public sealed record ChaosPlan(int Seed, TimeSpan Lease, string CheckpointRoot, 
             .. Enumerable.Repeat(FaultKind.CorruptCheckpoint, CorruptCheckpoints),
         ];
         random.Shuffle(faults);
-        return faults;
+        return ZombiesLast ? [.. faults.Where(f => f != FaultKind.Zombie), .. faults.Where(f => f == FaultKind.Zombie)] : faults;
     }
 }
 
