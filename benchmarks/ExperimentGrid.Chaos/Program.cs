@@ -4,9 +4,8 @@ using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Text;
 using ExperimentGrid.Contracts;
-using ExperimentGrid.Core.Data;
-using ExperimentGrid.Core.Import;
 using ExperimentGrid.TestSupport;
+using static ExperimentGrid.TestSupport.BenchmarkHost;
 
 namespace ExperimentGrid.Chaos;
 
@@ -86,24 +85,16 @@ public static class Program
         return root.Parse(args).InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = TimeSpan.FromSeconds(15) });
     }
 
-    private static async Task<int> RunAsync(string postgres, int seed, string restartCommand, ChaosWorkload workload, TimeSpan lease, bool baseline,
+    private static Task<int> RunAsync(string postgres, int seed, string restartCommand, ChaosWorkload workload, TimeSpan lease, bool baseline,
         string[] args, CancellationToken cancellationToken)
     {
         var total = Stopwatch.StartNew();
-        try
+        return BenchmarkHost.RunAsync(async () =>
         {
             var server = FreshDatabase.Describe(postgres);
             await FreshDatabase.CheckAsync(postgres, cancellationToken);
-            var work = Path.Combine(Path.GetTempPath(), "experimentgrid-chaos");
-            var home = Path.Combine(work, "home");
-            var dataRoot = DatasetLocator.DefaultDataRoot();
-            if (!Directory.Exists(Path.Combine(dataRoot, ChaosWorkload.Dataset)))
-                throw new BenchmarkException($"no {ChaosWorkload.Dataset} under the data root {dataRoot}; set {DatasetLocator.DataRootVariable} to the directory that holds it.");
-            Progress($"importing {Model} into {home} (once; later runs reuse it)");
-            var model = BundledModels.EnsureImported(BundledModels.Find(Model)!, cacheRoot: Path.Combine(home, "models"));
-            var logs = Directory.CreateDirectory(Path.Combine(work, "logs", $"{DateTime.Now:yyyyMMdd-HHmmss}")).FullName;
-            Progress($"PostgreSQL at {server}; silo logs in {logs}");
-            var paths = new ChaosPaths(work, home, model, dataRoot, logs);
+            var paths = BenchmarkPaths.Prepare(Path.Combine(Path.GetTempPath(), "experimentgrid-chaos"), Model, ChaosWorkload.Dataset);
+            Progress($"PostgreSQL at {server}; silo logs in {paths.Logs}");
 
             ChaosResult? clean = null;
             if (baseline)
@@ -115,27 +106,16 @@ public static class Program
             Progress($"run with faults, seed {seed}");
             var chaos = await RunOnceAsync("faults", (checkpoints, _) => new ChaosPlan(seed, lease, checkpoints,
                 token => PrivatePostgres.RunAsync("bash", ["-c", restartCommand], token)), workload, lease, paths, postgres, cancellationToken);
-            Console.Out.Write(Render(Command(args), server, workload, lease, seed, clean, chaos, total.Elapsed));
-            Progress($"done in {total.Elapsed.TotalMinutes:F1} min; silo logs in {logs}");
+            Console.Out.Write(Render(BenchmarkHost.CommandLine("benchmarks/ExperimentGrid.Chaos", args), server, workload, lease, seed, clean, chaos, total.Elapsed));
+            Progress($"done in {total.Elapsed.TotalMinutes:F1} min; silo logs in {paths.Logs}");
             return chaos.Lost.Count == 0 && chaos.Duplicated.Count == 0 ? 0 : 1;
-        }
-        catch (BenchmarkException e)
-        {
-            await Console.Error.WriteLineAsync($"error: {e.Message}");
-            return 1;
-        }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-        {
-            await Console.Error.WriteLineAsync("interrupted; the silos were stopped and their databases dropped.");
-            return 130;
-        }
+        }, cancellationToken);
     }
 
-    private sealed record ChaosPaths(string Work, string Home, string Model, string DataRoot, string Logs);
 
     /// <summary>A new database and cluster of <see cref="Silos"/> silos, the sweep run on it under the plan (none: fault-free), and everything removed after.</summary>
     private static async Task<ChaosResult> RunOnceAsync(string name, Func<string, string, ChaosPlan>? plan, ChaosWorkload workload, TimeSpan lease,
-        ChaosPaths paths, string postgres, CancellationToken cancellationToken)
+        BenchmarkPaths paths, string postgres, CancellationToken cancellationToken)
     {
         var runId = $"chaos_{name}_{Guid.NewGuid():N}"[..24];
         var checkpoints = Directory.CreateDirectory(Path.Combine(paths.Work, "checkpoints", runId)).FullName;
@@ -230,20 +210,4 @@ public static class Program
         Line(chaos.Summary);
         return text.ToString();
     }
-
-    /// <summary>The command as run, with the connection string's password masked.</summary>
-    private static string Command(string[] args)
-    {
-        var shown = new List<string>();
-        for (var i = 0; i < args.Length; i++)
-        {
-            if (args[i] == "--postgres" && i + 1 < args.Length) shown.AddRange(["--postgres", FreshDatabase.Redact(args[++i])]);
-            else shown.Add(args[i]);
-        }
-        return string.Join(' ', new[] { "dotnet", "run", "--project", "benchmarks/ExperimentGrid.Chaos", "-c", "Release", "--" }
-            .Concat(shown.Select(a => a.All(c => char.IsAsciiLetterOrDigit(c) || "-_./,:=@+".Contains(c)) ? a : $"'{a.Replace("'", "'\\''", StringComparison.Ordinal)}'")));
-    }
-
-    // Progress goes to stderr so that stdout is the report alone.
-    private static void Progress(string message) => Console.Error.WriteLine($"{DateTime.Now:HH:mm:ss} {message}");
 }

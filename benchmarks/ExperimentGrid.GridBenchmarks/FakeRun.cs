@@ -114,7 +114,7 @@ public static class FakeRun
         try
         {
             await using var cluster = await Cluster.StartAsync(workload.Silos, launch, database.ConnectionString, runId, cancellationToken);
-            Program.Progress($"{workload.Silos} fake silo(s) healthy after {cluster.Healthy.TotalSeconds:F1} s; submitting {workload.Trials} trials of random search");
+            BenchmarkHost.Progress($"{workload.Silos} fake silo(s) healthy after {cluster.Healthy.TotalSeconds:F1} s; submitting {workload.Trials} trials of random search");
             try
             {
                 var warningsBefore = cluster.Silos.Select(p => p.Warnings).ToList();
@@ -127,7 +127,7 @@ public static class FakeRun
                 var trialStarts = cluster.Silos.Select(p => p.TrialStarts).ToList();
                 var calls = SiloMetrics.Between(callsBefore, await SiloMetrics.ScrapeAsync(cluster.Silos, SiloMetrics.GrainCalls, "method", cancellationToken));
                 var writeTimes = SiloMetrics.Between(writesBefore, await SiloMetrics.ScrapeAsync(cluster.Silos, SiloMetrics.StateWrites, "state_name", cancellationToken));
-                Program.Progress($"random search: {run.End.Trials.Count} trials in {run.Wall.TotalSeconds:F1} s; reading their records and the store's counts");
+                BenchmarkHost.Progress($"random search: {run.End.Trials.Count} trials in {run.Wall.TotalSeconds:F1} s; reading their records and the store's counts");
                 var trials = await cluster.TrialTimingsAsync(run.End);
                 if (trials.Count != workload.Trials)
                     throw new BenchmarkException($"the random search ran {trials.Count} trials, not {workload.Trials} ({run.End.EndReason ?? "no end reason"})");
@@ -136,7 +136,7 @@ public static class FakeRun
                 var tables = Subtract(await TableWritesAsync(database.ConnectionString, cancellationToken), tablesBefore);
                 var transactions = await TransactionsAsync(database.ConnectionString, runId, cancellationToken) - transactionsBefore;
 
-                Program.Progress($"submitting the {FakeWorkload.GridPoints}-point grid");
+                BenchmarkHost.Progress($"submitting the {FakeWorkload.GridPoints}-point grid");
                 var grid = await LargeGridAsync(cluster, database.ConnectionString, cancellationToken);
                 return new FakeResult(workload, cluster.Healthy, run, trials, trialStarts, warnings, states, writeTimes, calls, tables, transactions, grid);
             }

@@ -81,7 +81,7 @@ public static class GridRun
         try
         {
             await using var cluster = await Cluster.StartAsync(silos, launch, database.ConnectionString, runId, cancellationToken);
-            Program.Progress($"{silos} silo(s) healthy after {cluster.Healthy.TotalSeconds:F1} s; submitting {workload.Trials} trials");
+            BenchmarkHost.Progress($"{silos} silo(s) healthy after {cluster.Healthy.TotalSeconds:F1} s; submitting {workload.Trials} trials");
             try
             {
                 // Start-up and shutdown warnings (a watchdog complaining of a slow start, a client's connection reset) are not the sweep's.

@@ -1,16 +1,13 @@
 using System.CommandLine;
 using System.CommandLine.Parsing;
 using System.Diagnostics;
-using ExperimentGrid.Core.Data;
-using ExperimentGrid.Core.Import;
 using ExperimentGrid.TestSupport;
+using static ExperimentGrid.TestSupport.BenchmarkHost;
 
 namespace ExperimentGrid.GridBenchmarks;
 
 /// <summary>The benchmark's flags, as given or defaulted.</summary>
 public sealed record BenchmarkSettings(string Postgres, IReadOnlyList<int> Silos, Workload Workload, FileInfo? Markdown);
-
-public sealed record BenchmarkPaths(string Work, string Home, string Model, string DataRoot, string Logs);
 
 public static class Program
 {
@@ -162,13 +159,13 @@ public static class Program
     /// What every mode does around their measurement: check the server first, print the report (and write it to
     /// --markdown), and turn problems the user can act on into one "error:" line.
     /// </summary>
-    private static async Task<int> FrameAsync(string postgres, FileInfo? markdown,
+    private static Task<int> FrameAsync(string postgres, FileInfo? markdown,
         Func<string, LoadAverage?, Stopwatch, Task<(string Report, string Logs)>> measure, CancellationToken cancellationToken)
     {
         var total = Stopwatch.StartNew();
         var loadBefore = LoadAverage.Read();
         Progress($"load average before: {loadBefore?.ToString() ?? "unknown"}");
-        try
+        return BenchmarkHost.RunAsync(async () =>
         {
             var server = FreshDatabase.Describe(postgres);
             await FreshDatabase.CheckAsync(postgres, cancellationToken);
@@ -177,50 +174,14 @@ public static class Program
             if (markdown is { } file) await File.WriteAllTextAsync(file.FullName, report, CancellationToken.None);
             Progress($"done in {total.Elapsed.TotalMinutes:F1} min; silo logs in {logs}");
             return 0;
-        }
-        catch (BenchmarkException e)
-        {
-            await Console.Error.WriteLineAsync($"error: {e.Message}");
-            return 1;
-        }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-        {
-            await Console.Error.WriteLineAsync("interrupted; the silos were stopped and their databases dropped.");
-            return 130;
-        }
+        }, cancellationToken);
     }
 
     private static string WorkDirectory => Path.Combine(Path.GetTempPath(), "experimentgrid-gridbench");
 
-    /// <summary>The bundled model imported into the silos' home, and the data root holding the dataset.</summary>
-    private static BenchmarkPaths Prepare()
-    {
-        var work = WorkDirectory;
-        var home = Path.Combine(work, "home");
-        var dataRoot = DatasetLocator.DefaultDataRoot();
-        if (!Directory.Exists(Path.Combine(dataRoot, Workload.Dataset)))
-            throw new BenchmarkException($"no {Workload.Dataset} under the data root {dataRoot}; set {DatasetLocator.DataRootVariable} to the directory that holds it.");
-        Progress($"importing {Model} into {home} (once; later runs reuse it)");
-        var model = BundledModels.EnsureImported(BundledModels.Find(Model)!, cacheRoot: Path.Combine(home, "models"));
-        var logs = Directory.CreateDirectory(Path.Combine(work, "logs", $"{DateTime.Now:yyyyMMdd-HHmmss}")).FullName;
-        return new BenchmarkPaths(work, home, model, dataRoot, logs);
-    }
+    private static BenchmarkPaths Prepare() => BenchmarkPaths.Prepare(WorkDirectory, Model, Workload.Dataset);
 
-    /// <summary>The command as run, ready to paste into a shell, with the connection string's password masked.</summary>
-    private static string Command(string[] args)
-    {
-        var shown = new List<string>();
-        for (var i = 0; i < args.Length; i++)
-        {
-            if (args[i] == "--postgres" && i + 1 < args.Length) shown.AddRange(["--postgres", FreshDatabase.Redact(args[++i])]);
-            else if (args[i].StartsWith("--postgres=", StringComparison.Ordinal)) shown.Add($"--postgres={FreshDatabase.Redact(args[i]["--postgres=".Length..])}");
-            else shown.Add(args[i]);
-        }
-        return string.Join(' ', new[] { "dotnet", "run", "--project", "benchmarks/ExperimentGrid.GridBenchmarks", "-c", "Release", "--" }.Concat(shown.Select(Quote)));
-    }
-
-    private static string Quote(string arg) =>
-        arg.Length > 0 && arg.All(c => char.IsAsciiLetterOrDigit(c) || "-_./,:=@+".Contains(c)) ? arg : $"'{arg.Replace("'", "'\\''", StringComparison.Ordinal)}'";
+    private static string Command(string[] args) => BenchmarkHost.CommandLine("benchmarks/ExperimentGrid.GridBenchmarks", args);
 
     private static IReadOnlyList<int> ParseSilos(ArgumentResult result)
     {
@@ -243,7 +204,4 @@ public static class Program
         });
         return option;
     }
-
-    // Progress goes to stderr so that stdout is the report alone and can be redirected into a file as it is.
-    public static void Progress(string message) => Console.Error.WriteLine($"{DateTime.Now:HH:mm:ss} {message}");
 }

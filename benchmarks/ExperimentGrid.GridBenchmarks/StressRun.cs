@@ -73,7 +73,7 @@ public static partial class StressRun
                 await using var cluster = await Cluster.StartAsync(1, launch, database.ConnectionString, runId, cancellationToken);
                 var silo = cluster.Silos[0];
                 var remaining = workload.Trials - completed - failures.Count;
-                Program.Progress($"round {rounds}: {remaining} trials on a silo with {workload.Slots} slots");
+                BenchmarkHost.Progress($"round {rounds}: {remaining} trials on a silo with {workload.Slots} slots");
                 var sweep = cluster.Grains.GetGrain<ISweepGrain>(runId);
                 await cluster.UnlessASiloExits(sweep.SubmitAsync(new SweepSubmission("stress.yaml", workload.Spec(paths.Model, completed + failures.Count + 1, remaining))), "during the submission");
                 var roundCompleted = 0;
@@ -87,7 +87,7 @@ public static partial class StressRun
                     {
                         var crash = new SiloCrash(silo.ExitCode, completed + roundCompleted, KernelFaults().Except(kernelBefore).LastOrDefault(), silo.Tail(15));
                         crashes.Add(crash);
-                        Program.Progress($"round {rounds}: the silo died ({crash.Signal}) after {completed + roundCompleted} trials in all; {crash.KernelLine ?? "no kernel line"}");
+                        BenchmarkHost.Progress($"round {rounds}: the silo died ({crash.Signal}) after {completed + roundCompleted} trials in all; {crash.KernelLine ?? "no kernel line"}");
                         break;
                     }
                     var snapshot = last = await cluster.UnlessASiloExits(sweep.GetAsync(), "during the sweep");
@@ -95,7 +95,7 @@ public static partial class StressRun
                     if (completed + roundCompleted >= reported + 25)
                     {
                         reported = completed + roundCompleted;
-                        Program.Progress($"{reported} trials completed, {crashes.Count} crash(es), {clock.Elapsed.TotalMinutes:F1} min");
+                        BenchmarkHost.Progress($"{reported} trials completed, {crashes.Count} crash(es), {clock.Elapsed.TotalMinutes:F1} min");
                     }
                     if (snapshot.Status is SweepStatus.Finished or SweepStatus.Cancelled) break;
                     if (round.Elapsed > RoundLimit) throw new BenchmarkException($"round {rounds} did not end within {RoundLimit.TotalHours:F0} h");
