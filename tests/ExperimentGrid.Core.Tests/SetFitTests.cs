@@ -175,4 +175,29 @@ public sealed class SetFitTests(ModelFixture models) : IDisposable
         Assert.Equal(48, result.Validation.Examples);
         Assert.Equal(2, trainable.Head.Classes);
     }
+
+    [Fact]
+    public void Freeze_all_fits_the_head_alone_on_the_shipped_embeddings()
+    {
+        using var headOnly = new SetFitTrainable(Spec() with { Freeze = Modeling.FreezeDepth.Everything });
+        headOnly.Setup();
+        var epoch = headOnly.Step();
+        Assert.Equal((0, 0.0), (epoch.GlobalStep, epoch.TrainLoss));
+
+        // The head of a trainable that never trained is fitted on the shipped embeddings of the same sample.
+        using var untrained = new SetFitTrainable(Spec());
+        untrained.Setup();
+        Assert.Equal(untrained.EvaluateSplit("validation", 48).Values(), epoch.Validation.Values());
+        Assert.Equal(0, headOnly.TrainableParameters);
+    }
+
+    [Fact]
+    public void Text_classification_with_n_per_class_trains_on_that_many()
+    {
+        var spec = Spec(samplesPerClass: 8) with { Task = TaskKind.TextClassification, Iterations = new TrialSpec().Iterations, BatchSize = 4 };
+        using var fineTune = new TextClassificationTrainable(spec);
+        fineTune.Setup();
+        // 8 of each of the 2 classes in batches of 4.
+        Assert.Equal(4, fineTune.Step().GlobalStep);
+    }
 }

@@ -72,16 +72,19 @@ public sealed class TrialValuesTests : IDisposable
         var masked = Values(("task", "fill-mask"), ("masking", "whole-word"), ("mlm_probability", "0.2")).ToSpec();
         Assert.Equal((TaskKind.MaskedLm, MaskingStrategy.WholeWord, 0.2), (masked.Task, masked.Masking, masked.MlmProbability));
         var setFit = Values(("task", "setfit"), ("samples_per_class", "8"), ("iterations", "5")).ToSpec();
-        Assert.Equal((TaskKind.SetFit, 8, 5), (setFit.Task, setFit.SamplesPerClass, setFit.Iterations));
+        Assert.Equal((TaskKind.SetFit, (int?)8, 5), (setFit.Task, setFit.SamplesPerClass, setFit.Iterations));
     }
 
     [Fact]
     public void Task_specific_fields_are_refused_elsewhere_and_bad_values_named()
     {
         var error = Assert.Throws<TrialSpecException>(() =>
-            Values(("task", "text-classification"), ("masking", "token"), ("samples_per_class", "4")).ToSpec("flags"));
+            Values(("task", "text-classification"), ("masking", "token"), ("samples_per_class", "0")).ToSpec("flags"));
         Assert.Contains("masking: applies only to task masked-lm, not text-classification", error.Message);
-        Assert.Contains("samples_per_class: applies only to task setfit", error.Message);
+        Assert.Contains("samples_per_class: 0 is setfit's zero-shot training; text-classification needs at least 1", error.Message);
+
+        error = Assert.Throws<TrialSpecException>(() => Values(("task", "masked-lm"), ("samples_per_class", "4")).ToSpec("flags"));
+        Assert.Contains("samples_per_class: applies only to task setfit and text-classification, not masked-lm", error.Message);
 
         error = Assert.Throws<TrialSpecException>(() => Values(("task", "masked-lm"), ("masking", "span"), ("mlm_probability", "1.5")).ToSpec("flags"));
         Assert.Contains("masking: 'span' is not a masking (allowed: token, whole-word)", error.Message);

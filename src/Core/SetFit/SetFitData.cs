@@ -24,6 +24,18 @@ public static class SetFitData
         return [.. order.Select(i => examples[i]).GroupBy(e => e.Label).OrderBy(g => g.Key).SelectMany(g => g.Take(perClass))];
     }
 
+    /// <summary>
+    /// <see cref="Sample"/>, refusing a sample that misses a class: a classifier cannot learn a class it never sees,
+    /// and its metrics would hide that.
+    /// </summary>
+    public static IReadOnlyList<TextExample> SampleEveryClass(IReadOnlyList<TextExample> examples, int perClass, int seed, IReadOnlyList<string> labels, string path)
+    {
+        var sampled = Sample(examples, perClass, seed);
+        foreach (var missing in Enumerable.Range(0, labels.Count).Where(c => sampled.All(e => e.Label != c)))
+            throw new DatasetException($"{path}: class {missing} ({labels[missing]}) has no example to sample.");
+        return sampled;
+    }
+
     /// <summary>Examples made from the label names alone, for training with no labelled data.</summary>
     public static IReadOnlyList<TextExample> ZeroShot(IReadOnlyList<string> labelNames) =>
         [.. labelNames.SelectMany((name, label) => Enumerable.Repeat(new TextExample(string.Format(System.Globalization.CultureInfo.InvariantCulture, ZeroShotTemplate, name), label, 0), ZeroShotCopiesPerLabel))];

@@ -109,7 +109,8 @@ public abstract class EncoderTrainable<TModel, TExample> : ISupervisedTrainable
         _model.to(Device);
 
         _stepsPerEpoch = (_train.Count + Spec.BatchSize - 1) / Spec.BatchSize;
-        _optimizer = Optimization.AdamW(_model, Spec.LearningRate, Spec.WeightDecay);
+        // SetFit with its body frozen has no parameter to optimize and no step to take: its head is fitted apart.
+        _optimizer = _train.Count > 0 ? Optimization.AdamW(_model, Spec.LearningRate, Spec.WeightDecay) : null;
         Logger.LogInformation("{Train} training and {Eval} evaluation examples, freeze {Freeze}, {Trainable:N0} of {Total:N0} parameters trainable, on {Device} in {Precision}",
             _train.Count, validationExamples, freeze, TrainableParameters, TotalParameters, Device, EnumNames.Name(Spec.Precision));
     }
@@ -149,10 +150,13 @@ public abstract class EncoderTrainable<TModel, TExample> : ISupervisedTrainable
         var trained = _epoch;
         CompletedEpochs++;
         var validation = Validate();
+        // An epoch with nothing to train (SetFit with its body frozen) has no loss or rate to average: 0, as JSON has no NaN.
+        double PerSample(double sum) => trained.Samples > 0 ? sum / trained.Samples : 0;
+        double PerSecond(double count) => trained.Seconds > 0 ? count / trained.Seconds : 0;
         Logger.LogInformation("epoch {Epoch}: train loss {TrainLoss:F4}, {Split} {Metrics}",
-            CompletedEpochs, trained.LossSum / trained.Samples, Spec.EvalSplit, MetricsText(validation));
-        return new EpochResult(CompletedEpochs, GlobalStep, trained.LossSum / trained.Samples, validation, trained.Seconds,
-            trained.Samples / trained.Seconds, trained.Tokens / trained.Seconds);
+            CompletedEpochs, PerSample(trained.LossSum), Spec.EvalSplit, MetricsText(validation));
+        return new EpochResult(CompletedEpochs, GlobalStep, PerSample(trained.LossSum), validation, trained.Seconds,
+            PerSecond(trained.Samples), PerSecond(trained.Tokens));
     }
 
     /// <summary>
@@ -259,7 +263,7 @@ public abstract class EncoderTrainable<TModel, TExample> : ISupervisedTrainable
         using var scope = NewDisposeScope();
         Safetensors.Save(Path.Combine(directory, WeightsFile), Model.state_dict().Append(
             KeyValuePair.Create(RngKey, random.get_rng_state().to_type(ScalarType.Int64))));
-        _optimizer!.Save(Path.Combine(directory, OptimizerFile));
+        _optimizer?.Save(Path.Combine(directory, OptimizerFile));
         File.WriteAllText(Path.Combine(directory, StateFile),
             JsonSerializer.Serialize(new CheckpointState(CompletedEpochs, GlobalStep, Spec.Seed, _lossCurve, _epoch, MicroBatchSize, EvalBatchSize), CheckpointJson));
         Config.Save(Path.Combine(directory, ModelDirectory.ConfigFile));
@@ -279,7 +283,7 @@ public abstract class EncoderTrainable<TModel, TExample> : ISupervisedTrainable
             random.set_rng_state(rng.to_type(ScalarType.Byte));
             ModelDirectory.LoadWeights(Model, weights, directory, [], Logger);
         }
-        _optimizer!.Load(Path.Combine(directory, OptimizerFile));
+        _optimizer?.Load(Path.Combine(directory, OptimizerFile));
         if (state.GlobalStep < state.CompletedEpochs * _stepsPerEpoch || state.GlobalStep > (state.CompletedEpochs + 1) * _stepsPerEpoch)
             throw new InvalidDataException($"{statePath}: step {state.GlobalStep} does not fall in epoch {state.CompletedEpochs + 1} of {_stepsPerEpoch} steps; was the checkpoint made with another batch size or data slice?");
         CompletedEpochs = state.CompletedEpochs;

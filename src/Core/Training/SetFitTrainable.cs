@@ -48,10 +48,9 @@ public sealed class SetFitTrainable(TrialSpec spec, ILogger? logger = null, IPro
             var train = Subset.Random(TextClassificationData.Read(trainPath, Spec.TextColumn, Spec.LabelColumn), Spec.TrainLimit, Spec.Seed);
             _labels = ClassLabels.Names(Spec, train);
             ClassLabels.Check(train, _labels.Count, trainPath, Spec);
-            sampled = SetFitData.Sample(train, Spec.SamplesPerClass, Spec.Seed);
-            foreach (var missing in Enumerable.Range(0, _labels.Count).Where(c => sampled.All(e => e.Label != c)))
-                throw new DatasetException($"{trainPath}: class {missing} ({_labels[missing]}) has no example to sample.");
-            Logger.LogInformation("{Count} examples sampled, up to {PerClass} per class", sampled.Count, Spec.SamplesPerClass);
+            var perClass = Spec.SamplesPerClass ?? TrialSpec.SetFitSamplesPerClass;
+            sampled = SetFitData.SampleEveryClass(train, perClass, Spec.Seed, _labels, trainPath);
+            Logger.LogInformation("{Count} examples sampled, up to {PerClass} per class", sampled.Count, perClass);
         }
         config.SetLabels(_labels);
         _sampled = Encode(sampled);
@@ -61,6 +60,12 @@ public sealed class SetFitTrainable(TrialSpec spec, ILogger? logger = null, IPro
         ClassLabels.Check(eval, _labels.Count, evalPath, Spec);
         _validation = Encode(eval);
 
+        if (Spec.Freeze.All)
+        {
+            // The body is frozen, so pairs would train nothing: each epoch only fits the head, on the model's embeddings.
+            Logger.LogInformation("freeze all: no contrastive pairs; the head alone is fitted");
+            return ([], _validation.Count);
+        }
         var pairs = SetFitData.Pairs([.. _sampled.Select(e => e.Label)], Spec.Iterations, new Random(Spec.Seed));
         Logger.LogInformation("{Pairs} pairs from {Iterations} iterations", pairs.Count, Spec.Iterations);
         return ([.. pairs.Select(p => new SentencePair(_sampled[p.First].Ids, _sampled[p.Second].Ids, p.Target))], _validation.Count);

@@ -1,6 +1,7 @@
 using ExperimentGrid.Core.Data;
 using ExperimentGrid.Core.Metrics;
 using ExperimentGrid.Core.Modeling;
+using ExperimentGrid.Core.SetFit;
 using ExperimentGrid.Core.Trials;
 using Microsoft.Extensions.Logging;
 using static TorchSharp.torch;
@@ -22,6 +23,12 @@ public sealed class TextClassificationTrainable(TrialSpec spec, ILogger? logger 
         var names = ClassLabels.Names(Spec, train);
         LabelCount = names.Count;
         CheckLabels(train, Spec.TrainSplit);
+        if (Spec.SamplesPerClass is { } perClass)
+        {
+            // SetFit's draw, so that the same seed fine-tunes on the examples a SetFit trial was given.
+            train = SetFitData.SampleEveryClass(train, perClass, Spec.Seed, names, SplitPath(Spec.TrainSplit, DatasetLocator.Extensions));
+            Logger.LogInformation("{Count} examples sampled, up to {PerClass} per class", train.Count, perClass);
+        }
         CheckLabels(eval, Spec.EvalSplit);
         config.SetLabels(names);
         Logger.LogInformation("{Labels} labels", LabelCount);

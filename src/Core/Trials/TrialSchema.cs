@@ -64,5 +64,7 @@ public static class TrialSchema
             yield return (MicroBatchSize, $"{spec.MicroBatchSize} exceeds batch_size {spec.BatchSize}; a micro-batch is a slice of a batch");
         if (spec.Task == TaskKind.SetFit && spec.SamplesPerClass == 0 && spec.LabelNames is null)
             yield return (SamplesPerClass, "0 trains zero-shot from the label names, so label_names must be given");
+        if (spec.Task == TaskKind.TextClassification && spec.SamplesPerClass == 0)
+            yield return (SamplesPerClass, "0 is setfit's zero-shot training; text-classification needs at least 1 example per class");
     }
 }

@@ -80,7 +80,7 @@ public sealed record TrialSpec
     [TrialField("Truncate texts to this many tokens, [CLS] and [SEP] included.", Min = 8, Max = 8192, Unit = "tokens")]
     public int MaxLength { get; init; } = 512;
 
-    [TrialField("Freeze the embeddings and the bottom k encoder layers (k), or everything but the head (all).")]
+    [TrialField("Freeze the embeddings and the bottom k encoder layers (k), or everything but the head (all; for setfit, no contrastive training: the head alone is fitted on the model's embeddings).")]
     public FreezeDepth Freeze { get; init; } = FreezeDepth.None;
 
     /// <remarks>Not sweepable: a sweep's trials run on the device of the slot that takes them.</remarks>
@@ -99,8 +99,16 @@ public sealed record TrialSpec
     [TrialField("Share of pieces chosen as targets.", Tasks = [TaskKind.MaskedLm], Min = 0, MinExclusive = true, Max = 1)]
     public double MlmProbability { get; init; } = Data.Masking.DefaultProbability;
 
-    [TrialField("Labelled examples drawn per class from the training split; 0 trains zero-shot on the label names.", Tasks = [TaskKind.SetFit], Min = 0)]
-    public int SamplesPerClass { get; init; } = 16;
+    /// <remarks>
+    /// Both tasks draw the same examples for the same seed, so that a few-shot comparison trains SetFit and a fine-tune
+    /// on one sample.
+    /// </remarks>
+    [TrialField("Labelled examples drawn per class from the training split by a seeded shuffle; setfit: 0 trains zero-shot on the label names. Unset: 16 for setfit, every example for text-classification.",
+        Tasks = [TaskKind.SetFit, TaskKind.TextClassification], Min = 0)]
+    public int? SamplesPerClass { get; init; }
+
+    /// <summary>SetFit's examples per class where the spec sets none: the seed notebook's 16-shot run.</summary>
+    public const int SetFitSamplesPerClass = 16;
 
     [TrialField("Pair-generation rounds; each pairs every sampled example once with its class and once against it.", Tasks = [TaskKind.SetFit], Min = 1)]
     public int Iterations { get; init; } = 20;
