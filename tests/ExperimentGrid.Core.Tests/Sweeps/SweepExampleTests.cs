@@ -26,6 +26,7 @@ public sealed class SweepExampleTests : IDisposable
         { "conll2003-ner-epochs.yaml", 2, TaskKind.TokenClassification, EvaluationMetric.F1, ObjectiveMode.Max },
         { "setfit-samples.yaml", 4, TaskKind.SetFit, EvaluationMetric.F1, ObjectiveMode.Max },
         { "rotten-tomatoes-random.yaml", 24, TaskKind.TextClassification, EvaluationMetric.F1, ObjectiveMode.Max },
+        { "conll2003-search.yaml", 4 * 2, TaskKind.TokenClassification, EvaluationMetric.F1, ObjectiveMode.Max },
     };
 
     [Fact]
