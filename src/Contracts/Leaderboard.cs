@@ -84,7 +84,7 @@ public sealed record LeaderboardRow(
         var rows = new List<LeaderboardRow>();
         foreach (var sweep in entries.Where(e => sweepId is null || e.SweepId == sweepId).GroupBy(e => e.SweepId, StringComparer.Ordinal))
         {
-            var objectives = ObjectivesOf(sweep.First());
+            var objectives = sweep.First().AllObjectives;
             var configurations = sweep
                 .GroupBy(e => ConfigurationKey(e.Hyperparameters), StringComparer.Ordinal)
                 .Select(c => (Hyperparameters: WithoutSeed(c.First().Hyperparameters), Replicates: c.OrderBy(e => e.RecordedAt).Select(e => Replicate(e, objectives)).ToList()))
@@ -102,12 +102,10 @@ public sealed record LeaderboardRow(
             .ThenBy(r => r.Replicates[0].RecordedAt)];
     }
 
-    private static IReadOnlyList<SweepObjective> ObjectivesOf(LeaderboardEntry entry) => [entry.Objective];
-
     private static LeaderboardReplicate Replicate(LeaderboardEntry entry, IReadOnlyList<SweepObjective> objectives) => new(
         entry.TrialId,
         entry.Hyperparameters.FirstOrDefault(h => h.Field == SeedField)?.Value,
-        [.. objectives.Select(o => o == entry.Objective ? entry.Value : entry.Metrics.Where(m => m.Metric == o.Metric).Select(m => m.Value).DefaultIfEmpty(double.NaN).First())],
+        [.. objectives.Select(o => o == entry.Objective ? entry.Value : entry.Metrics.ValueOf(o.Metric))],
         entry.Model,
         entry.RecordedAt);
 

@@ -94,6 +94,45 @@ public sealed class LeaderboardRowTests(GridClusterFixture fixture) : IClassFixt
         Assert.True(double.IsNaN(rows[^1].Intervals[0].Mean));
     }
 
+    /// <summary>
+    /// F1 (max) against train_seconds (min), on the configurations' means. 1e-5: (0.81, 110) over two seeds; 2e-5:
+    /// (0.85, 300); 3e-5: (0.75, 50); 4e-5: (0.78, 150), which 1e-5 beats on both; 5e-5: (NaN, 10).
+    /// Front: 2e-5 (best F1), 3e-5 (fastest), 1e-5 (nothing beats it on both). Rank 2: 4e-5. Last: the NaN.
+    /// </summary>
+    private static LeaderboardEntry[] TwoObjectives(string sweep) =>
+    [
+        F1AndSeconds(sweep, "t001", 0.80, 100, "learning_rate=1e-5", seed: 1, order: 1),
+        F1AndSeconds(sweep, "t002", 0.82, 120, "learning_rate=1e-5", seed: 2, order: 2),
+        F1AndSeconds(sweep, "t003", 0.85, 300, "learning_rate=2e-5", order: 3),
+        F1AndSeconds(sweep, "t004", 0.75, 50, "learning_rate=3e-5", order: 4),
+        F1AndSeconds(sweep, "t005", 0.78, 150, "learning_rate=4e-5", order: 5),
+        F1AndSeconds(sweep, "t006", double.NaN, 10, "learning_rate=5e-5", order: 6),
+    ];
+
+    [Fact]
+    public void Within_a_sweep_of_several_objectives_the_pareto_front_comes_first_then_the_first_objective()
+    {
+        var rows = LeaderboardRow.Rank(TwoObjectives("s"), "s");
+
+        Assert.Equal([("2e-5", 1), ("1e-5", 1), ("3e-5", 1), ("4e-5", 2), ("5e-5", 3)], rows.Select(r => (Assert.Single(r.Hyperparameters).Value, r.ParetoRank!.Value)));
+        Assert.Equal([true, true, true, false, false], rows.Select(r => r.OnParetoFront));
+        var seeded = rows[1];
+        Assert.Equal([MaxF1, MinSeconds], seeded.Objectives);
+        Assert.Equal([0.81, 110.0], seeded.Intervals.Select(i => Math.Round(i.Mean, 12)));
+        // Seconds 100 and 120: s = sqrt(200), half-width 12.7062 * sqrt(200) / sqrt(2) = 127.062.
+        Assert.Equal(127.062, seeded.Intervals[1].HalfWidth!.Value, 3);
+        Assert.Equal([0.82, 120.0], seeded.Best.Values);
+    }
+
+    [Fact]
+    public void Across_sweeps_the_first_objectives_mean_orders_even_where_a_sweep_has_several()
+    {
+        var rows = LeaderboardRow.Rank(TwoObjectives("s"), null);
+
+        Assert.Equal(["2e-5", "1e-5", "4e-5", "3e-5", "5e-5"], rows.Select(r => Assert.Single(r.Hyperparameters).Value));
+        Assert.Equal([1, 1, 2, 1, 3], rows.Select(r => r.ParetoRank!.Value));
+    }
+
     [Fact]
     public async Task The_grain_ranks_configurations_and_keeps_its_trial_leaderboard()
     {
