@@ -143,6 +143,46 @@ public sealed partial class ClusterCommandTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Leaderboard_of_two_objectives_shows_each_and_marks_the_pareto_front()
+    {
+        var cluster = await StartSiloAsync();
+        var board = _silo!.Services.GetRequiredService<IGrainFactory>().GetGrain<ILeaderboardGrain>(LeaderboardKeys.All);
+        var id = $"front-{Guid.NewGuid():N}";
+        // Means: 1e-5 (0.8, 100) over seeds 0.75/0.85 and 90/110; 2e-5 (0.7, 50); 3e-5 (0.6, 150), which both others beat.
+        await board.RecordAsync(LeaderboardEntries.F1AndSeconds(id, "t001", 0.75, 90, "learning_rate=1e-5", seed: 1, order: 1));
+        await board.RecordAsync(LeaderboardEntries.F1AndSeconds(id, "t002", 0.85, 110, "learning_rate=1e-5", seed: 2, order: 2));
+        await board.RecordAsync(LeaderboardEntries.F1AndSeconds(id, "t003", 0.7, 50, "learning_rate=2e-5", order: 3));
+        await board.RecordAsync(LeaderboardEntries.F1AndSeconds(id, "t004", 0.6, 150, "learning_rate=3e-5", order: 4));
+
+        var json = await Cli.RunAsync(["leaderboard", "--sweep", id, "--json", .. cluster]);
+
+        Assert.True(json.ExitCode == 0, json.Error);
+        var rows = JsonNode.Parse(json.Out)!.AsArray().Select(r => r!).ToList();
+        Assert.Equal(["1e-5", "2e-5", "3e-5"], rows.Select(r => r["hyperparameters"]!["learning_rate"]!.GetValue<string>()));
+        Assert.Equal([true, true, false], rows.Select(r => r["pareto_front"]!.GetValue<bool>()));
+        var objectives = rows[0]["objectives"]!.AsArray().Select(o => o!).ToList();
+        Assert.Equal(["f1", "train_seconds"], objectives.Select(o => o["metric"]!.GetValue<string>()));
+        Assert.Equal(["maximize", "minimize"], objectives.Select(o => o["direction"]!.GetValue<string>()));
+        // Seconds 90 and 110: s = sqrt(200), half-width 12.7062 * sqrt(200) / sqrt(2) = 127.062.
+        Assert.Equal(100, objectives[1]["mean"]!.GetValue<double>(), 9);
+        Assert.Equal(100 - 127.062, objectives[1]["ci95_low"]!.GetValue<double>(), 3);
+        Assert.Equal(0.8, rows[0]["mean"]!.GetValue<double>(), 12);
+        var replicates = rows[0]["replicates"]!.AsArray().Select(r => r!).ToList();
+        Assert.Equal([90.0, 110.0], replicates.Select(r => r["values"]!["train_seconds"]!.GetValue<double>()));
+        Assert.Equal([0.75, 0.85], replicates.Select(r => r["value"]!.GetValue<double>()));
+
+        var table = await Cli.RunAsync(["leaderboard", "--sweep", id, .. cluster]);
+
+        Assert.True(table.ExitCode == 0, table.Error);
+        var cells = Rows(table.Out);
+        Assert.Equal(["rank", "sweep", "best trial", "hyperparameters", "n", "objective", "value", "train_seconds (min)", "front"], cells[0]);
+        // rank, best trial, n, value, train_seconds, front
+        Assert.Equal([["1", "t002", "2", "0.8000 ± 0.6353", "100.0000 ± 127.0620", "*"], ["2", "t003", "1", "0.7000", "50.0000", "*"], ["3", "t004", "1", "0.6000", "150.0000", ""]],
+            cells.Skip(1).Select(r => new[] { r[0], r[2], r[4], r[6], r[7], r[8] }));
+        Assert.Contains("Pareto front", table.Out);
+    }
+
+    [Fact]
     public async Task Status_shows_the_trials_started_so_far_and_cancel_drops_the_running_one()
     {
         var cluster = await StartSiloAsync();
