@@ -85,14 +85,16 @@ public sealed record LeaderboardRow(
         foreach (var sweep in entries.Where(e => sweepId is null || e.SweepId == sweepId).GroupBy(e => e.SweepId, StringComparer.Ordinal))
         {
             var objectives = sweep.First().AllObjectives;
-            var configurations = sweep
+            List<LeaderboardRow> configurations = [.. sweep
                 .GroupBy(e => ConfigurationKey(e.Hyperparameters), StringComparer.Ordinal)
-                .Select(c => (Hyperparameters: WithoutSeed(c.First().Hyperparameters), Replicates: c.OrderBy(e => e.RecordedAt).Select(e => Replicate(e, objectives)).ToList()))
-                .ToList();
-            var paretoRanks = objectives.Count > 1
-                ? ParetoRanks.Of([.. configurations.Select(c => Means(c.Replicates, objectives.Count))], objectives)
-                : null;
-            rows.AddRange(configurations.Select((c, i) => new LeaderboardRow(sweep.Key, c.Hyperparameters, objectives, c.Replicates, paretoRanks?[i])));
+                .Select(c => new LeaderboardRow(sweep.Key, WithoutSeed(c.First().Hyperparameters), objectives,
+                    [.. c.OrderBy(e => e.RecordedAt).Select(e => Replicate(e, objectives))], ParetoRank: null))];
+            if (objectives.Count > 1)
+            {
+                var paretoRanks = ParetoRanks.Of([.. configurations.Select(r => r.Intervals.Select(i => i.Mean).ToList())], objectives);
+                configurations = [.. configurations.Select((r, i) => r with { ParetoRank = paretoRanks[i] })];
+            }
+            rows.AddRange(configurations);
         }
         var byParetoRank = sweepId is not null;
         return [.. rows
@@ -108,9 +110,6 @@ public sealed record LeaderboardRow(
         [.. objectives.Select(o => o == entry.Objective ? entry.Value : entry.Metrics.ValueOf(o.Metric))],
         entry.Model,
         entry.RecordedAt);
-
-    private static double[] Means(List<LeaderboardReplicate> replicates, int objectives) =>
-        [.. Enumerable.Range(0, objectives).Select(o => replicates.Average(r => r.Values[o]))];
 
     private static List<Hyperparameter> WithoutSeed(IReadOnlyList<Hyperparameter> hyperparameters) => [.. hyperparameters.Where(h => h.Field != SeedField)];
 
