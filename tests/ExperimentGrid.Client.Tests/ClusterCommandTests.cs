@@ -74,20 +74,112 @@ public sealed partial class ClusterCommandTests : IAsyncLifetime
         var byTrial = entries.ToDictionary(e => e["trial"]!.GetValue<string>());
         Assert.Equal("2.0e-5", byTrial["t001"]["hyperparameters"]!["learning_rate"]!.GetValue<string>());
         Assert.Equal("5.0e-5", byTrial["t002"]["hyperparameters"]!["learning_rate"]!.GetValue<string>());
-        var values = entries.Select(e => e["value"]!.GetValue<double>()).ToList();
+        var values = entries.Select(e => e["mean"]!.GetValue<double>()).ToList();
         Assert.All(values, v => Assert.True(double.IsFinite(v) && v > 0, $"loss {v}"));
+        // No seeds: each configuration is one trial, its mean that trial's loss, with no interval.
+        Assert.All(entries, e => Assert.Equal(1, e["n"]!.GetValue<int>()));
+        Assert.All(entries, e => Assert.Equal(e["mean"]!.GetValue<double>(), Assert.Single(e["replicates"]!.AsArray())!["value"]!.GetValue<double>()));
+        Assert.All(entries, e => Assert.Null(e["ci95_low"]));
         // Each trial's value is the loss its final evaluation measured, and the status table shows the same.
-        Assert.All(entries, e => Assert.Equal(e["value"]!.GetValue<double>(), e["metrics"]!["loss"]!.GetValue<double>()));
         Assert.Equal(trials.Select(r => r[8]),
-            entries.OrderBy(e => e["trial"]!.GetValue<string>()).Select(e => e["value"]!.GetValue<double>().ToString("F4", CultureInfo.InvariantCulture)));
+            entries.OrderBy(e => e["trial"]!.GetValue<string>()).Select(e => e["mean"]!.GetValue<double>().ToString("F4", CultureInfo.InvariantCulture)));
         // Loss is minimised: the lower loss ranks first.
         Assert.Equal(values.Order(), values);
 
         var best = await Cli.RunAsync(["leaderboard", "--sweep", id, "--top", "1", "--json", .. cluster]);
         Assert.True(best.ExitCode == 0, best.Error);
         var top = Assert.Single(JsonNode.Parse(best.Out)!.AsArray())!;
-        Assert.Equal(values.Min(), top["value"]!.GetValue<double>());
+        Assert.Equal(values.Min(), top["mean"]!.GetValue<double>());
         Assert.Equal(entries[0]["trial"]!.GetValue<string>(), top["trial"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task Leaderboard_shows_each_configuration_once_with_the_mean_and_t_interval_of_its_seeds()
+    {
+        var cluster = await StartSiloAsync();
+        var board = _silo!.Services.GetRequiredService<IGrainFactory>().GetGrain<ILeaderboardGrain>(LeaderboardKeys.All);
+        var id = $"seeds-{Guid.NewGuid():N}";
+        // Five seeds at 0.80 0.82 0.81 0.79 0.83: mean 0.81, s = 0.0158114, half-width 2.776445 * s / sqrt(5) = 0.0196323.
+        double[] five = [0.80, 0.82, 0.81, 0.79, 0.83];
+        for (var i = 0; i < five.Length; i++)
+            await board.RecordAsync(LeaderboardEntries.Trial(id, $"t00{i + 1}", five[i], "learning_rate=1e-5", seed: i + 1, order: i));
+        await board.RecordAsync(LeaderboardEntries.Trial(id, "t006", 0.85, "learning_rate=2e-5", seed: 1, order: 6));
+
+        var json = await Cli.RunAsync(["leaderboard", "--sweep", id, "--json", .. cluster]);
+
+        Assert.True(json.ExitCode == 0, json.Error);
+        var rows = JsonNode.Parse(json.Out)!.AsArray().Select(r => r!).ToList();
+        Assert.Equal(2, rows.Count);
+        var (single, seeded) = (rows[0], rows[1]);
+        Assert.Equal(["2e-5", "1e-5"], rows.Select(r => r["hyperparameters"]!["learning_rate"]!.GetValue<string>()));
+        Assert.All(rows, r => Assert.Null(r["hyperparameters"]!["seed"]));
+        Assert.Equal((1, 0.85), (single["n"]!.GetValue<int>(), single["mean"]!.GetValue<double>()));
+        Assert.True(single.AsObject().ContainsKey("ci95_low") && single["ci95_low"] is null && single["ci95_high"] is null, single.ToJsonString());
+        Assert.Equal(5, seeded["n"]!.GetValue<int>());
+        Assert.Equal(("f1", "maximize"), (seeded["metric"]!.GetValue<string>(), seeded["direction"]!.GetValue<string>()));
+        Assert.Equal(0.81, seeded["mean"]!.GetValue<double>(), 12);
+        Assert.Equal(0.81 - 0.0196323, seeded["ci95_low"]!.GetValue<double>(), 6);
+        Assert.Equal(0.81 + 0.0196323, seeded["ci95_high"]!.GetValue<double>(), 6);
+        var objective = Assert.Single(seeded["objectives"]!.AsArray())!;
+        Assert.Equal(seeded["ci95_high"]!.GetValue<double>(), objective["ci95_high"]!.GetValue<double>());
+        var replicates = seeded["replicates"]!.AsArray().Select(r => r!).ToList();
+        Assert.Equal(["t001", "t002", "t003", "t004", "t005"], replicates.Select(r => r["trial"]!.GetValue<string>()));
+        Assert.Equal(["1", "2", "3", "4", "5"], replicates.Select(r => r["seed"]!.GetValue<string>()));
+        Assert.Equal(five, replicates.Select(r => r["value"]!.GetValue<double>()));
+        Assert.Equal(five, replicates.Select(r => r["values"]!["f1"]!.GetValue<double>()));
+        Assert.Equal($"/models/{id}/t003", replicates[2]["model"]!.GetValue<string>());
+        // The best seed's model: the one a user would take.
+        Assert.Equal(($"/models/{id}/t005", "t005"), (seeded["model"]!.GetValue<string>(), seeded["trial"]!.GetValue<string>()));
+        Assert.False(seeded.AsObject().ContainsKey("pareto_front"));
+
+        var table = await Cli.RunAsync(["leaderboard", "--sweep", id, .. cluster]);
+
+        Assert.True(table.ExitCode == 0, table.Error);
+        // rank, sweep, best trial, hyperparameters, n, objective, value
+        Assert.Equal([["1", id, "t006", "learning_rate=2e-5", "1", "f1 (max)", "0.8500"], ["2", id, "t005", "learning_rate=1e-5", "5", "f1 (max)", "0.8100 ± 0.0196"]],
+            Rows(table.Out).Skip(1));
+        Assert.Contains("95% t-interval", table.Out);
+        Assert.DoesNotContain("front", table.Out);
+    }
+
+    [Fact]
+    public async Task Leaderboard_of_two_objectives_shows_each_and_marks_the_pareto_front()
+    {
+        var cluster = await StartSiloAsync();
+        var board = _silo!.Services.GetRequiredService<IGrainFactory>().GetGrain<ILeaderboardGrain>(LeaderboardKeys.All);
+        var id = $"front-{Guid.NewGuid():N}";
+        // Means: 1e-5 (0.8, 100) over seeds 0.75/0.85 and 90/110; 2e-5 (0.7, 50); 3e-5 (0.6, 150), which both others beat.
+        await board.RecordAsync(LeaderboardEntries.F1AndSeconds(id, "t001", 0.75, 90, "learning_rate=1e-5", seed: 1, order: 1));
+        await board.RecordAsync(LeaderboardEntries.F1AndSeconds(id, "t002", 0.85, 110, "learning_rate=1e-5", seed: 2, order: 2));
+        await board.RecordAsync(LeaderboardEntries.F1AndSeconds(id, "t003", 0.7, 50, "learning_rate=2e-5", order: 3));
+        await board.RecordAsync(LeaderboardEntries.F1AndSeconds(id, "t004", 0.6, 150, "learning_rate=3e-5", order: 4));
+
+        var json = await Cli.RunAsync(["leaderboard", "--sweep", id, "--json", .. cluster]);
+
+        Assert.True(json.ExitCode == 0, json.Error);
+        var rows = JsonNode.Parse(json.Out)!.AsArray().Select(r => r!).ToList();
+        Assert.Equal(["1e-5", "2e-5", "3e-5"], rows.Select(r => r["hyperparameters"]!["learning_rate"]!.GetValue<string>()));
+        Assert.Equal([true, true, false], rows.Select(r => r["pareto_front"]!.GetValue<bool>()));
+        var objectives = rows[0]["objectives"]!.AsArray().Select(o => o!).ToList();
+        Assert.Equal(["f1", "train_seconds"], objectives.Select(o => o["metric"]!.GetValue<string>()));
+        Assert.Equal(["maximize", "minimize"], objectives.Select(o => o["direction"]!.GetValue<string>()));
+        // Seconds 90 and 110: s = sqrt(200), half-width 12.7062 * sqrt(200) / sqrt(2) = 127.062.
+        Assert.Equal(100, objectives[1]["mean"]!.GetValue<double>(), 9);
+        Assert.Equal(100 - 127.062, objectives[1]["ci95_low"]!.GetValue<double>(), 3);
+        Assert.Equal(0.8, rows[0]["mean"]!.GetValue<double>(), 12);
+        var replicates = rows[0]["replicates"]!.AsArray().Select(r => r!).ToList();
+        Assert.Equal([90.0, 110.0], replicates.Select(r => r["values"]!["train_seconds"]!.GetValue<double>()));
+        Assert.Equal([0.75, 0.85], replicates.Select(r => r["value"]!.GetValue<double>()));
+
+        var table = await Cli.RunAsync(["leaderboard", "--sweep", id, .. cluster]);
+
+        Assert.True(table.ExitCode == 0, table.Error);
+        var cells = Rows(table.Out);
+        Assert.Equal(["rank", "sweep", "best trial", "hyperparameters", "n", "objective", "value", "train_seconds (min)", "front"], cells[0]);
+        // rank, best trial, n, value, train_seconds, front
+        Assert.Equal([["1", "t002", "2", "0.8000 ± 0.6353", "100.0000 ± 127.0620", "*"], ["2", "t003", "1", "0.7000", "50.0000", "*"], ["3", "t004", "1", "0.6000", "150.0000", ""]],
+            cells.Skip(1).Select(r => new[] { r[0], r[2], r[4], r[6], r[7], r[8] }));
+        Assert.Contains("Pareto front", table.Out);
     }
 
     [Fact]

@@ -1,46 +1,40 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using ExperimentGrid.Contracts;
 using ExperimentGrid.Core.Metrics;
 using ExperimentGrid.Core.Sweeps;
-using ExperimentGrid.Core.Training;
 using ExperimentGrid.Runtime.Hosting;
 using Spectre.Console;
 
 namespace ExperimentGrid.Client.Commands;
 
-/// <summary>`grid leaderboard`: completed trials ranked by their sweep's objective.</summary>
+/// <summary>
+/// `grid leaderboard`: configurations ranked by the mean of their replicates (trials that differ only in seed), with
+/// a 95% t-interval, n and, where a sweep has several objectives, its Pareto front. The order is LeaderboardRow.Rank's.
+/// </summary>
 internal static class LeaderboardCommand
 {
     private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
 
     public static Command Build()
     {
-        var sweep = new Option<string>("--sweep") { Description = "Only this sweep's trials [default: every sweep's]" };
-        var top = TopOption("How many trials.");
+        var sweep = new Option<string>("--sweep") { Description = "Only this sweep's configurations [default: every sweep's]" };
+        var top = TopOption("How many configurations.");
         var json = new Option<bool>("--json") { Description = "Print JSON instead of a table." };
         var cluster = SweepCommand.ClusterOption($"The cluster's gateway, HOST:PORT [default: {GridConnection.DefaultCluster}]");
         var clusterId = SweepCommand.ClusterIdOption();
-        var command = new Command("leaderboard", "The best completed trials, per sweep or across sweeps, with their hyperparameters.") { sweep, top, json, cluster, clusterId };
+        var command = new Command("leaderboard",
+            "The best configurations, per sweep or across sweeps: each one's mean over its seeds ± a 95% t-interval, n, and its sweep's Pareto front.")
+            { sweep, top, json, cluster, clusterId };
         var tls = ClusterTls.AddFlags(command, "client");
         command.SetAction((parse, cancellation) => CommandRunner.RunAsync(async _ =>
         {
             await using var grid = await GridConnection.ConnectAsync(parse.GetValue(cluster) ?? GridConnection.DefaultCluster, parse.GetValue(clusterId)!, tls(parse), cancellation);
-            var entries = await grid.Grains.GetGrain<ILeaderboardGrain>(LeaderboardKeys.All).TopAsync(parse.GetValue(sweep), parse.GetValue(top));
-            if (parse.GetValue(json))
-                Console.WriteLine(JsonSerializer.Serialize(entries.Select(e => new
-                {
-                    sweep = e.SweepId,
-                    trial = e.TrialId,
-                    metric = EvaluationMetrics.Name(e.Objective.Metric),
-                    direction = e.Objective.Mode == ObjectiveMode.Max ? "maximize" : "minimize",
-                    value = e.Value,
-                    hyperparameters = e.Hyperparameters.ToDictionary(h => h.Field, h => h.Value),
-                    metrics = e.Metrics.ToDictionary(m => EvaluationMetrics.Name(m.Metric), m => m.Value),
-                    model = e.Model,
-                }), Indented));
-            else AnsiConsole.Write(Table(entries));
+            var rows = await grid.Grains.GetGrain<ILeaderboardGrain>(LeaderboardKeys.All).RankAsync(parse.GetValue(sweep), parse.GetValue(top));
+            if (parse.GetValue(json)) Console.WriteLine(new JsonArray([.. rows.Select(Json)]).ToJsonString(Indented));
+            else AnsiConsole.Write(Table(rows));
             return 0;
         }));
         return command;
@@ -60,15 +54,88 @@ internal static class LeaderboardCommand
         return top;
     }
 
-    public static Table Table(IReadOnlyList<LeaderboardEntry> entries)
+    /// <summary>
+    /// One configuration. The primary objective's mean, ci95_low and ci95_high stand at the top level beside n;
+    /// "objectives" has every objective's; an interval that one replicate cannot give, and a NaN, are null.
+    /// </summary>
+    private static JsonObject Json(LeaderboardRow row)
     {
-        var table = new Table().AddColumns("rank", "sweep", "trial", "hyperparameters", "objective", "value");
+        var intervals = row.Intervals;
+        var best = row.Best;
+        var json = new JsonObject
+        {
+            ["sweep"] = row.SweepId,
+            ["trial"] = best.TrialId,
+            ["hyperparameters"] = new JsonObject(row.Hyperparameters.Select(h => KeyValuePair.Create(h.Field, (JsonNode?)h.Value))),
+            ["n"] = row.N,
+            ["metric"] = Name(row.Objective),
+            ["direction"] = Direction(row.Objective),
+            ["mean"] = Number(intervals[0].Mean),
+            ["ci95_low"] = Number(intervals[0].Low),
+            ["ci95_high"] = Number(intervals[0].High),
+            ["objectives"] = new JsonArray([.. row.Objectives.Select((o, i) => new JsonObject
+            {
+                ["metric"] = Name(o),
+                ["direction"] = Direction(o),
+                ["mean"] = Number(intervals[i].Mean),
+                ["ci95_low"] = Number(intervals[i].Low),
+                ["ci95_high"] = Number(intervals[i].High),
+            })]),
+        };
+        if (row.ParetoRank is not null) json["pareto_front"] = row.OnParetoFront;
+        json["replicates"] = new JsonArray([.. row.Replicates.Select(r => new JsonObject
+        {
+            ["trial"] = r.TrialId,
+            ["seed"] = r.Seed,
+            ["value"] = Number(r.Values[0]),
+            ["values"] = new JsonObject(row.Objectives.Select((o, i) => KeyValuePair.Create(Name(o), Number(r.Values[i])))),
+            ["model"] = r.Model,
+        })]);
+        json["model"] = best.Model;
+        return json;
+    }
+
+    private static JsonNode? Number(double? value) => value is { } v && double.IsFinite(v) ? JsonValue.Create(v) : null;
+
+    private static string Name(SweepObjective objective) => EvaluationMetrics.Name(objective.Metric);
+
+    private static string Direction(SweepObjective objective) => objective.Mode == ObjectiveMode.Max ? "maximize" : "minimize";
+
+    private static string Heading(SweepObjective objective) => $"{Name(objective)} ({objective.Mode.ToString().ToLowerInvariant()})";
+
+    /// <summary>
+    /// The rows as a table: the primary objective in "objective" and "value"; any further objectives each in a column
+    /// of their own; "front" marks the Pareto fronts where a sweep has several objectives.
+    /// </summary>
+    public static Table Table(IReadOnlyList<LeaderboardRow> rows)
+    {
+        var extra = rows.SelectMany(r => r.Objectives.Skip(1)).Distinct().ToList();
+        var front = rows.Any(r => r.ParetoRank is not null);
+        var table = new Table().AddColumns(["rank", "sweep", "best trial", "hyperparameters", "n", "objective", "value", .. extra.Select(Heading), .. front ? ["front"] : Array.Empty<string>()]);
         var rank = 1;
-        foreach (var e in entries)
-            table.AddRow($"{rank++}", Markup.Escape(e.SweepId), Markup.Escape(e.TrialId),
-                Markup.Escape(string.Join(" ", e.Hyperparameters.Select(h => $"{h.Field}={h.Value}"))),
-                $"{EvaluationMetrics.Name(e.Objective.Metric)} ({e.Objective.Mode.ToString().ToLowerInvariant()})",
-                e.Value.ToString("F4", CultureInfo.InvariantCulture));
-        return table;
+        foreach (var row in rows)
+        {
+            var intervals = row.Intervals;
+            List<string> cells =
+            [
+                $"{rank++}", Markup.Escape(row.SweepId), Markup.Escape(row.Best.TrialId),
+                Markup.Escape(string.Join(" ", row.Hyperparameters.Select(h => $"{h.Field}={h.Value}"))),
+                $"{row.N}", Heading(row.Objective), Shown(intervals[0]),
+                .. extra.Select(o => row.Objectives.Skip(1).ToList().IndexOf(o) is var i and >= 0 ? Shown(intervals[i + 1]) : ""),
+            ];
+            if (front) cells.Add(row.OnParetoFront ? "*" : "");
+            table.AddRow([.. cells]);
+        }
+        var caption = "value: mean over the n replicates (seeds) ± half-width of its 95% t-interval; one replicate shows its value alone.";
+        if (front) caption += " *: on its sweep's Pareto front, where no configuration of the sweep is as good on every objective and better on one.";
+        return table.Caption(Markup.Escape(caption));
+    }
+
+    /// <summary>0.8123 ± 0.0071; a single replicate's value alone. Large values (seconds, parameter counts) drop the decimals.</summary>
+    internal static string Shown(MeanInterval interval)
+    {
+        var format = Math.Abs(interval.Mean) >= 1000 ? "F0" : "F4";
+        var mean = interval.Mean.ToString(format, CultureInfo.InvariantCulture);
+        return interval.HalfWidth is { } halfWidth ? $"{mean} ± {halfWidth.ToString(format, CultureInfo.InvariantCulture)}" : mean;
     }
 }

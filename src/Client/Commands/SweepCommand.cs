@@ -56,7 +56,7 @@ internal static class SweepCommand
             await Submit(sweep, submission);
             AnsiConsole.MarkupLine($"sweep [bold]{Markup.Escape(id)}[/]");
             var end = await ShowProgressAsync(sweep, cancellation);
-            AnsiConsole.Write(LeaderboardCommand.Table(await grid.Grains.GetGrain<ILeaderboardGrain>(LeaderboardKeys.All).TopAsync(id, parse.GetValue(top))));
+            AnsiConsole.Write(LeaderboardCommand.Table(await grid.Grains.GetGrain<ILeaderboardGrain>(LeaderboardKeys.All).RankAsync(id, parse.GetValue(top))));
             return end.Trials.Any(t => t.Status == TrialStatus.Failed) ? 1 : 0;
         }));
         return command;

@@ -24,4 +24,11 @@ public sealed class LeaderboardGrain([PersistentState("leaderboard", StorageName
             .Take(top)];
         return Task.FromResult(ranked);
     }
+
+    public Task<IReadOnlyList<LeaderboardRow>> RankAsync(string? sweepId, int top)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(top, 1);
+        IReadOnlyList<LeaderboardRow> ranked = [.. LeaderboardRow.Rank(state.State.Entries, sweepId).Take(top)];
+        return Task.FromResult(ranked);
+    }
 }
