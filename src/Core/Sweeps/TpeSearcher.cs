@@ -261,9 +261,10 @@ public sealed class TpeSearcher : ISearcher
 
         public override Setting Setting(double value)
         {
+            // Boxed arm by arm: the switch's common type would turn the integer into a double.
             object chosen = kind switch
             {
-                NumericKind.Log => Math.Clamp(Math.Exp(value), low, high),
+                NumericKind.Log => (object)Math.Clamp(Math.Exp(value), low, high),
                 NumericKind.Integer => (int)Math.Clamp(Math.Round(value), low, high),
                 _ => Math.Clamp(value, low, high),
             };
