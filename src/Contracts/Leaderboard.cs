@@ -4,7 +4,10 @@ using ExperimentGrid.Core.Sweeps;
 
 namespace ExperimentGrid.Contracts;
 
-/// <summary>A completed trial's place on the leaderboard; <paramref name="Model"/> is its trained model's directory.</summary>
+/// <summary>
+/// A completed trial's place on the leaderboard; <paramref name="Model"/> is its trained model's directory.
+/// <paramref name="Objectives"/> is set for a sweep with several objectives, whose values <paramref name="Metrics"/> holds.
+/// </summary>
 [GenerateSerializer, Immutable]
 public sealed record LeaderboardEntry(
     [property: Id(0)] string SweepId,
@@ -14,8 +17,12 @@ public sealed record LeaderboardEntry(
     [property: Id(4)] IReadOnlyList<Hyperparameter> Hyperparameters,
     [property: Id(5)] IReadOnlyList<MetricValue> Metrics,
     [property: Id(6)] DateTimeOffset RecordedAt,
-    [property: Id(7)] string? Model = null)
+    [property: Id(7)] string? Model = null,
+    [property: Id(8)] IReadOnlyList<SweepObjective>? Objectives = null)
 {
+    /// <summary>Every objective its sweep judges by, the first being <see cref="Objective"/>.</summary>
+    public IReadOnlyList<SweepObjective> AllObjectives => Objectives is { Count: > 0 } all ? all : [Objective];
+
     public string TrialKey => TrialKeys.Format(SweepId, TrialId);
 
     /// <summary>Higher is better whatever the objective's direction.</summary>

@@ -1,3 +1,4 @@
+using ExperimentGrid.Core.Metrics;
 using ExperimentGrid.Core.Sweeps;
 using ExperimentGrid.Core.Training;
 
@@ -20,7 +21,8 @@ public sealed record SweepSubmission([property: Id(0)] string Source, [property:
 
 /// <summary>
 /// What a trial tells its sweep when its status changes: started (Running), back in the queue (Pending), or ended,
-/// with the final objective of a completed trial and the error of a failed one. Telling it twice changes nothing.
+/// with the final objective and metrics of a completed trial (the metrics hold every objective of a multi-objective
+/// sweep) and the error of a failed one. Telling it twice changes nothing.
 /// </summary>
 [GenerateSerializer, Immutable]
 public sealed record TrialUpdate(
@@ -28,7 +30,8 @@ public sealed record TrialUpdate(
     [property: Id(1)] TrialStatus Status,
     [property: Id(2)] double? Objective = null,
     [property: Id(3)] string? Error = null,
-    [property: Id(4)] int Attempts = 0);
+    [property: Id(4)] int Attempts = 0,
+    [property: Id(5)] IReadOnlyList<MetricValue>? Metrics = null);
 
 /// <summary>
 /// A trial as the sweep shows it: what the sweep keeps (hyperparameters, status, final objective, error), with the
@@ -59,7 +62,8 @@ public sealed record SweepSnapshot(
     [property: Id(5)] IReadOnlyList<SweepTrialView> Trials,
     [property: Id(6)] DateTimeOffset SubmittedAt,
     [property: Id(7)] int SpaceSize = 0,
-    [property: Id(8)] string? EndReason = null)
+    [property: Id(8)] string? EndReason = null,
+    [property: Id(9)] IReadOnlyList<SweepObjective>? Objectives = null)
 {
     public int Count(TrialStatus status) => Trials.Count(t => t.Status == status);
 }

@@ -23,7 +23,10 @@ public static class TrialStatuses
     public static bool IsFinal(this TrialStatus status) => status is TrialStatus.Completed or TrialStatus.Failed or TrialStatus.Cancelled;
 }
 
-/// <summary>One trial as its sweep defines it: Core's resolved spec, and how the sweep judges and retries it.</summary>
+/// <summary>
+/// One trial as its sweep defines it: Core's resolved spec, and how the sweep judges and retries it.
+/// <paramref name="Objectives"/> is set for a sweep with several objectives, its first being <paramref name="Objective"/>.
+/// </summary>
 [GenerateSerializer, Immutable]
 public sealed record TrialDefinition(
     [property: Id(0)] string SweepId,
@@ -33,8 +36,12 @@ public sealed record TrialDefinition(
     [property: Id(4)] SweepObjective Objective,
     [property: Id(5)] int MaxAttempts,
     [property: Id(6)] int Epochs,
-    [property: Id(7)] int CheckpointEvery)
+    [property: Id(7)] int CheckpointEvery,
+    [property: Id(8)] IReadOnlyList<SweepObjective>? Objectives = null)
 {
+    /// <summary>Every objective the sweep judges by, the first being <see cref="Objective"/>.</summary>
+    public IReadOnlyList<SweepObjective> AllObjectives => Objectives is { Count: > 0 } all ? all : [Objective];
+
     public string Key => TrialKeys.Format(SweepId, TrialId);
 }
 

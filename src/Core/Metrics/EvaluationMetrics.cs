@@ -3,7 +3,11 @@ using System.Text.Json.Serialization;
 
 namespace ExperimentGrid.Core.Metrics;
 
-/// <summary>A metric an evaluation can report, by the name a sweep's objective uses.</summary>
+/// <summary>
+/// A metric a trial can report, by the name a sweep's objective uses: what an evaluation measures, and what the
+/// training itself costs (<see cref="TrainSeconds"/>, <see cref="TrainableParameters"/>), which a multi-objective
+/// sweep trades against it.
+/// </summary>
 public enum EvaluationMetric
 {
     Loss,
@@ -12,6 +16,12 @@ public enum EvaluationMetric
     Precision,
     Recall,
     Perplexity,
+
+    /// <summary>Seconds spent in training steps (evaluation excluded), over the epochs of the trial's last attempt.</summary>
+    TrainSeconds,
+
+    /// <summary>Parameters the optimizer updates: fewer under a deeper freeze.</summary>
+    TrainableParameters,
 }
 
 public readonly record struct MetricValue(EvaluationMetric Metric, double Value);
@@ -39,8 +49,8 @@ public abstract record EvaluationMetrics(int Examples, double Loss)
         return null;
     }
 
-    /// <summary>A metric's one spelling, in specs, JSON, logs, tables and metric labels: f1, accuracy, perplexity.</summary>
-    public static string Name(EvaluationMetric metric) => JsonNamingPolicy.KebabCaseLower.ConvertName(metric.ToString());
+    /// <summary>A metric's one spelling, in specs, JSON, logs, tables and metric labels: f1, accuracy, train_seconds.</summary>
+    public static string Name(EvaluationMetric metric) => JsonNamingPolicy.SnakeCaseLower.ConvertName(metric.ToString());
 
     /// <summary>The metric <see cref="Name"/> spells as <paramref name="name"/>, ignoring case and surrounding space.</summary>
     public static bool TryParse(string name, out EvaluationMetric metric)
@@ -55,6 +65,7 @@ public abstract record EvaluationMetrics(int Examples, double Loss)
         return false;
     }
 
-    /// <summary>Loss and perplexity improve downwards; every other metric upwards.</summary>
-    public static bool LowerIsBetter(EvaluationMetric metric) => metric is EvaluationMetric.Loss or EvaluationMetric.Perplexity;
+    /// <summary>Loss, perplexity and the costs improve downwards; every other metric upwards.</summary>
+    public static bool LowerIsBetter(EvaluationMetric metric) =>
+        metric is EvaluationMetric.Loss or EvaluationMetric.Perplexity or EvaluationMetric.TrainSeconds or EvaluationMetric.TrainableParameters;
 }

@@ -16,8 +16,12 @@ public interface ISearcher
     /// <summary>A trial's objective after an epoch, as the scheduler hears it.</summary>
     void OnEpoch(TrialReport report);
 
-    /// <summary>A trial ended: its final objective, or null when it failed or was cancelled.</summary>
-    void OnTrialEnd(string trialId, double? objective);
+    /// <summary>
+    /// A trial ended: its final value of each of the plan's objectives, in their order, or null when it failed or was
+    /// cancelled. A searcher may be told again about the same trial, with new values (a configuration whose replicates
+    /// end one by one): the last values stand.
+    /// </summary>
+    void OnTrialEnd(string trialId, IReadOnlyList<double>? objectives);
 
     /// <summary>Whether it will never suggest again, whatever it is told.</summary>
     bool Exhausted { get; }
@@ -46,7 +50,7 @@ public sealed class SpaceSearcher(SearchSpace space) : ISearcher
     {
     }
 
-    public void OnTrialEnd(string trialId, double? objective)
+    public void OnTrialEnd(string trialId, IReadOnlyList<double>? objectives)
     {
     }
 }
@@ -66,7 +70,7 @@ public sealed record SpaceSearcherSettings : SearcherSettings
 /// <summary><c>searcher: { type: tpe }</c>: see <see cref="TpeSearcher"/>; it stops at the plan's max_trials, if any.</summary>
 public sealed record TpeSettings(int StartupTrials, int Candidates, double Gamma) : SearcherSettings
 {
-    internal override ISearcher Create(SweepPlan plan) => new TpeSearcher(plan.Trials, [plan.Objective], this, plan.Budget.MaxTrials);
+    internal override ISearcher Create(SweepPlan plan) => new TpeSearcher(plan.Trials, plan.Objectives, this, plan.Budget.MaxTrials);
 }
 
 /// <summary>One call a sweep made to its searcher, as it keeps them for a replay after a restart.</summary>
@@ -76,7 +80,7 @@ public abstract record SearcherCall
 
     public sealed record Epoch(TrialReport Report) : SearcherCall;
 
-    public sealed record Ended(string TrialId, double? Objective) : SearcherCall;
+    public sealed record Ended(string TrialId, IReadOnlyList<double>? Objectives) : SearcherCall;
 }
 
 public static class SearcherReplay
@@ -102,7 +106,7 @@ public static class SearcherReplay
                     searcher.OnEpoch(epoch.Report);
                     break;
                 case SearcherCall.Ended ended:
-                    searcher.OnTrialEnd(ended.TrialId, ended.Objective);
+                    searcher.OnTrialEnd(ended.TrialId, ended.Objectives);
                     break;
             }
         }

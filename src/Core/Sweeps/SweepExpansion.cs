@@ -64,7 +64,7 @@ internal sealed class SweepExpansion(SweepSpec spec, string source, SourceLines 
         var budget = Budget();
         var samples = Samples(budget.MaxTrials);
         var seeds = Seeds();
-        var objective = Objective();
+        var objectives = Objectives();
         if (spec.MaxConcurrentTrials is < 1)
             Problem("max_concurrent_trials", $"must be a positive integer, got {spec.MaxConcurrentTrials}");
         if (spec.Retries is < 0) Problem("retries", $"must be 0 or more, got {spec.Retries}");
@@ -76,15 +76,15 @@ internal sealed class SweepExpansion(SweepSpec spec, string source, SourceLines 
         if (SearchSpace.Size(grid, samples, seeds.Count) is var size && size > int.MaxValue)
             Problem(grid.Count > 0 ? "grid" : "trials", $"makes {size:N0} configurations, more than a sweep can index ({int.MaxValue:N0})");
         else
-            space = new SearchSpace(grid, random, samples, seeds, spec.SearchSeed ?? 0, (settings, problems) => Build(settings, objective, problems));
-        if (check && space is not null) CheckTrials(space, objective);
+            space = new SearchSpace(grid, random, samples, seeds, spec.SearchSeed ?? 0, (settings, problems) => Build(settings, objectives, problems));
+        if (check && space is not null) CheckTrials(space, objectives);
 
         if (_problems.Count > 0)
         {
             // In file order, so that they read alongside the file; what was never written goes last.
             throw new SweepSpecException(source, [.. _problems.OrderBy(p => p.Line ?? long.MaxValue).Select(p => p.Problem)]);
         }
-        return new SweepPlan(name!, space!, objective!, spec.MaxConcurrentTrials, spec.Retries ?? DefaultRetries, scheduler!, searcher!,
+        return new SweepPlan(name!, space!, objectives!, spec.MaxConcurrentTrials, spec.Retries ?? DefaultRetries, scheduler!, searcher!,
             spec.CheckpointEvery ?? DefaultCheckpointEvery, budget, new StoredSweep(spec, source, roots));
     }
 
@@ -270,21 +270,55 @@ internal sealed class SweepExpansion(SweepSpec spec, string source, SourceLines 
     }
 
 
-    private SweepObjective? Objective()
+    /// <summary>
+    /// objective: or objectives:, exactly one. The first objective ranks, prunes and orders; it must be a metric the
+    /// evaluation measures, because the schedulers judge it after every epoch. The rest may be costs too.
+    /// </summary>
+    private List<SweepObjective>? Objectives()
     {
         var metrics = string.Join(", ", Enum.GetValues<EvaluationMetric>().Select(EvaluationMetrics.Name));
-        if (spec.Objective is not { } objective)
+        if (spec.Objective is not null && spec.Objectives is not null)
         {
-            Problem("objective", $"required, e.g. objective: {{ metric: f1, mode: max }} (metrics: {metrics})");
+            Problem("objectives", $"also given objective: at {lines.Locate("objective")}; give one objective: or a list under objectives:");
+            return null;
+        }
+        List<(ObjectiveConfig? Config, string Path)> written = spec.Objective is { } single ? [(single, "objective")]
+            : spec.Objectives is { } list ? [.. list.Select((o, i) => (o, $"objectives[{i}]"))]
+            : [];
+        if (written.Count == 0)
+        {
+            Problem(spec.Objectives is null ? "objective" : "objectives",
+                $"required, e.g. objective: {{ metric: f1, mode: max }}, or a list under objectives: (metrics: {metrics})");
+            return null;
+        }
+        var objectives = new List<SweepObjective>();
+        foreach (var (config, path) in written)
+        {
+            if (Objective(config, path, metrics) is not { } objective) continue;
+            if (objectives.Exists(o => o.Metric == objective.Metric))
+                Problem($"{path}.metric", $"{EvaluationMetrics.Name(objective.Metric)} is listed twice");
+            else if (path == written[0].Path && TrialMetrics.Costs.Contains(objective.Metric))
+                Problem($"{path}.metric", $"the first objective is judged after every epoch, and {EvaluationMetrics.Name(objective.Metric)} is known only at the end; list a metric the evaluation measures first");
+            else
+                objectives.Add(objective);
+        }
+        return objectives.Count == written.Count ? objectives : null;
+    }
+
+    private SweepObjective? Objective(ObjectiveConfig? objective, string path, string metrics)
+    {
+        if (objective is null)
+        {
+            Problem(path, $"empty; give {{ metric: f1, mode: max }} (metrics: {metrics})");
             return null;
         }
         EvaluationMetric? metric = null;
         if (objective.Metric is null)
-            Problem("objective.metric", $"required (one of {metrics})");
+            Problem($"{path}.metric", $"required (one of {metrics})");
         else if (EvaluationMetrics.TryParse(objective.Metric, out var found))
             metric = found;
         else
-            Problem("objective.metric", $"'{objective.Metric}' is not a metric (allowed: {metrics})");
+            Problem($"{path}.metric", $"'{objective.Metric}' is not a metric (allowed: {metrics})");
 
         ObjectiveMode? mode = objective.Mode?.Trim().ToLowerInvariant() switch
         {
@@ -293,7 +327,7 @@ internal sealed class SweepExpansion(SweepSpec spec, string source, SourceLines 
             "min" => ObjectiveMode.Min,
             _ => null,
         };
-        if (objective.Mode is not null && mode is null) Problem("objective.mode", $"'{objective.Mode}' is not a mode (allowed: max, min)");
+        if (objective.Mode is not null && mode is null) Problem($"{path}.mode", $"'{objective.Mode}' is not a mode (allowed: max, min)");
         return metric is { } chosen && mode is { } direction ? new SweepObjective(chosen, direction) : null;
     }
 
@@ -303,7 +337,7 @@ internal sealed class SweepExpansion(SweepSpec spec, string source, SourceLines 
     /// combination or a draw causes is named once, with the trials it hits; draws differ in value, so a random field
     /// gets one line whatever its values.
     /// </summary>
-    private void CheckTrials(SearchSpace space, SweepObjective? objective)
+    private void CheckTrials(SearchSpace space, IReadOnlyList<SweepObjective>? objectives)
     {
         var checkedIndices = space.Count <= WholeCheckLimit ? Enumerable.Range(0, space.Count) : ValueByValue(space);
         var found = new List<(int Trial, string Origin, string Message)>();
@@ -312,7 +346,7 @@ internal sealed class SweepExpansion(SweepSpec spec, string source, SourceLines 
         {
             var settings = settingsOf[i] = space.Settings(i);
             var problems = new List<SpecProblem>();
-            Build(settings, objective, problems);
+            Build(settings, objectives, problems);
             found.AddRange(problems.Select(p => (i, p.Path, p.Message)));
         }
 
@@ -340,11 +374,11 @@ internal sealed class SweepExpansion(SweepSpec spec, string source, SourceLines 
     }
 
     /// <summary>A configuration's trial spec, or null after adding each problem where its value was written.</summary>
-    private TrialSpec? Build(IReadOnlyList<Setting> settings, SweepObjective? objective, List<SpecProblem> problems)
+    private TrialSpec? Build(IReadOnlyList<Setting> settings, IReadOnlyList<SweepObjective>? objectives, List<SpecProblem> problems)
     {
         var values = _trial.Copy();
         foreach (var setting in settings) values.Set(setting.Field, setting.Value, setting.Origin);
-        return Check(values, objective, problems);
+        return Check(values, objectives, problems);
     }
 
     /// <summary>
@@ -364,16 +398,19 @@ internal sealed class SweepExpansion(SweepSpec spec, string source, SourceLines 
     }
 
     /// <summary>The trial's spec with its paths resolved, or null after adding each problem where its value was written.</summary>
-    private TrialSpec? Check(TrialValues values, SweepObjective? objective, List<SpecProblem> problems)
+    private TrialSpec? Check(TrialValues values, IReadOnlyList<SweepObjective>? objectives, List<SpecProblem> problems)
     {
         var defaults = new TrialSpec();
         var trialSpec = values.TryToSpec(problems);
         var model = Model(values, problems);
         var data = Dataset(values, problems);
         var task = values[TaskField] as TaskKind? ?? defaults.Task;
-        if (objective is not null && TaskMetrics.Reported(task) is var reported && !reported.Contains(objective.Metric))
+        var reported = TaskMetrics.Reported(task).Concat(TrialMetrics.Costs).ToList();
+        for (var i = 0; i < (objectives?.Count ?? 0); i++)
         {
-            problems.Add(new SpecProblem("objective.metric", null, $"task {TaskKinds.Name(task)} does not report {EvaluationMetrics.Name(objective.Metric)} " +
+            if (reported.Contains(objectives![i].Metric)) continue;
+            var path = spec.Objectives is null ? "objective.metric" : $"objectives[{i}].metric";
+            problems.Add(new SpecProblem(path, null, $"task {TaskKinds.Name(task)} does not report {EvaluationMetrics.Name(objectives[i].Metric)} " +
                 $"(it reports {string.Join(", ", reported.Select(EvaluationMetrics.Name))})"));
         }
         if (trialSpec is null || model is null || data is not { } resolved || !FitsModel(trialSpec, values, model, problems)) return null;

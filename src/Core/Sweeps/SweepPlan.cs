@@ -15,7 +15,7 @@ namespace ExperimentGrid.Core.Sweeps;
 public sealed partial record SweepPlan(
     string Name,
     SearchSpace Trials,
-    SweepObjective Objective,
+    IReadOnlyList<SweepObjective> Objectives,
     int? MaxConcurrentTrials,
     int Retries,
     SchedulerSettings Scheduler,
@@ -24,6 +24,9 @@ public sealed partial record SweepPlan(
     SweepBudget Budget,
     StoredSweep Stored)
 {
+    /// <summary>The first objective: it ranks trials, and the schedulers prune on it.</summary>
+    public SweepObjective Objective => Objectives[0];
+
     public ITrialScheduler CreateScheduler() => Scheduler.Create(Objective);
 
     public ISearcher CreateSearcher() => Searcher.Create(this);

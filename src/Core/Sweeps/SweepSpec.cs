@@ -30,6 +30,9 @@ public sealed class SweepSpec
     public List<int>? Seeds { get; set; }
 
     public ObjectiveConfig? Objective { get; set; }
+
+    /// <summary>Several objectives instead of one: the first ranks and prunes; the leaderboard marks their Pareto front.</summary>
+    public List<ObjectiveConfig?>? Objectives { get; set; }
     public int? MaxConcurrentTrials { get; set; }
 
     /// <summary>How many times a failed trial runs again before it is left failed.</summary>
@@ -131,7 +134,7 @@ public sealed class DistributionConfig
 
 public sealed class ObjectiveConfig
 {
-    /// <summary>An <see cref="Metrics.EvaluationMetric"/> name: f1, accuracy, precision, recall, loss, perplexity.</summary>
+    /// <summary>An <see cref="Metrics.EvaluationMetric"/> name: f1, accuracy, precision, recall, loss, perplexity, train_seconds, trainable_parameters.</summary>
     public string? Metric { get; set; }
 
     /// <summary>max or min; by default, min for loss and perplexity and max for the rest.</summary>

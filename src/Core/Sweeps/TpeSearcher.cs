@@ -84,18 +84,12 @@ public sealed class TpeSearcher : ISearcher
             (trial.LastEpoch, trial.LastReport) = (report.Epoch, report.Objective);
     }
 
-    /// <summary>
-    /// A trial's values, in the plan's objective order, or null when it failed or was cancelled; a trial told again
-    /// has its values replaced.
-    /// </summary>
     public void OnTrialEnd(string trialId, IReadOnlyList<double>? objectives)
     {
         if (!_byId.TryGetValue(trialId, out var trial)) return;
         trial.Ended = true;
         trial.Objectives = objectives;
     }
-
-    void ISearcher.OnTrialEnd(string trialId, double? objective) => OnTrialEnd(trialId, objective is { } value ? [value] : null);
 
     private Suggestion Next()
     {

@@ -1,4 +1,5 @@
 using ExperimentGrid.Contracts;
+using ExperimentGrid.Core.Metrics;
 using ExperimentGrid.Core.Sweeps;
 using ExperimentGrid.Core.Training;
 using ExperimentGrid.Grains.Trials;
@@ -107,9 +108,9 @@ public sealed class SweepGrain(
         record.Attempts = update.Attempts;
         _running.Remove(update.TrialId);
         _active.Remove(update.TrialId);
-        var objective = update.Status == TrialStatus.Completed ? update.Objective : null;
-        S.Events.Add(new SweepEvent(SweepEventKind.Ended, update.TrialId, Value: objective));
-        _searcher!.OnTrialEnd(update.TrialId, objective);
+        var ended = update.Status == TrialStatus.Completed ? Ended(update) : new SweepEvent(SweepEventKind.Ended, update.TrialId);
+        S.Events.Add(ended);
+        _searcher!.OnTrialEnd(update.TrialId, ended.Objectives);
         await SaveAsync();
         // A fill checks the budgets first: this end may have spent one (max_failures, max_trials).
         if (S.EndReason is not null) await FinishIfIdleAsync(S.EndReason);
@@ -160,7 +161,18 @@ public sealed class SweepGrain(
                 : new SweepTrialView(t.TrialId, t.Status, t.Hyperparameters, t.Attempts, null, null, t.Objective, t.Error))],
             S.SubmittedAt,
             _plan?.Trials.Count ?? 0,
-            S.EndReason);
+            S.EndReason,
+            _plan?.Objectives);
+    }
+
+    /// <summary>
+    /// A completed trial's end as the log keeps it: the first objective, and with several objectives each one's value,
+    /// read from the trial's metrics (NaN where it did not measure one, which ranks it last).
+    /// </summary>
+    private SweepEvent Ended(TrialUpdate update)
+    {
+        List<double>? values = _plan!.Objectives.Count > 1 && update.Metrics is { } metrics ? [.. _plan.Objectives.Select(o => metrics.ValueOf(o.Metric))] : null;
+        return new SweepEvent(SweepEventKind.Ended, update.TrialId, Value: update.Objective, Values: values);
     }
 
     public async Task ReceiveReminder(string reminderName, TickStatus status)
@@ -195,7 +207,7 @@ public sealed class SweepGrain(
                     _reported.Add((e.TrialId, e.Epoch));
                     break;
                 case SweepEventKind.Ended:
-                    _searcher.OnTrialEnd(e.TrialId, e.Value);
+                    _searcher.OnTrialEnd(e.TrialId, e.Objectives);
                     break;
             }
         }
@@ -459,5 +471,6 @@ public sealed class SweepGrain(
         _plan!.Objective,
         _plan.Retries + 1,
         suggestion.Spec!.Epochs,
-        _plan.CheckpointEvery);
+        _plan.CheckpointEvery,
+        _plan.Objectives.Count > 1 ? [.. _plan.Objectives] : null);
 }

@@ -47,10 +47,19 @@ public enum SweepEventKind
     Ended,
 }
 
-/// <summary>One call to the searcher (and, for an epoch, the scheduler): suggested a trial, heard an epoch, heard an end.</summary>
+/// <summary>
+/// One call to the searcher (and, for an epoch, the scheduler): suggested a trial, heard an epoch, heard an end.
+/// <paramref name="Value"/> is the first objective's; <paramref name="Values"/> holds every objective's, where a sweep
+/// has several.
+/// </summary>
 [GenerateSerializer, Immutable]
 public sealed record SweepEvent(
     [property: Id(0)] SweepEventKind Kind,
     [property: Id(1)] string TrialId,
     [property: Id(2)] int Epoch = 0,
-    [property: Id(3)] double? Value = null);
+    [property: Id(3)] double? Value = null,
+    [property: Id(4)] List<double>? Values = null)
+{
+    /// <summary>What an end told the searcher: null for a trial that did not complete.</summary>
+    public IReadOnlyList<double>? Objectives => Values ?? (Value is { } value ? [value] : null);
+}

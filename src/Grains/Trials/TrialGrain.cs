@@ -131,7 +131,7 @@ public sealed class TrialGrain(
         // (the trial runs again) cannot put the trial on the board twice or leave it off.
         await GrainFactory.GetGrain<ILeaderboardGrain>(LeaderboardKeys.All).RecordAsync(new LeaderboardEntry(
             Definition.SweepId, Definition.TrialId, Definition.Objective, outcome.Objective, Definition.Hyperparameters, outcome.Metrics, DateTimeOffset.UtcNow,
-            outcome.Model));
+            outcome.Model, Definition.Objectives));
         S.Outcome = outcome;
         S.Error = null;
         await EndAsync(TrialStatus.Completed);
@@ -258,7 +258,8 @@ public sealed class TrialGrain(
     /// </summary>
     private async Task TellSweepEndAsync()
     {
-        var update = new TrialUpdate(Definition.TrialId, S.Status, S.Status == TrialStatus.Completed ? S.Outcome?.Objective : null, S.Error, S.Attempts);
+        var completed = S.Status == TrialStatus.Completed;
+        var update = new TrialUpdate(Definition.TrialId, S.Status, completed ? S.Outcome?.Objective : null, S.Error, S.Attempts, completed ? S.Outcome?.Metrics : null);
         if (!await TellSweepAsync(update)) return;
         if (await this.GetReminder(WatchReminder) is { } reminder) await this.UnregisterReminder(reminder);
     }

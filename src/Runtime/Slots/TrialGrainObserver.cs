@@ -59,10 +59,10 @@ internal sealed class TrialGrainObserver(
 
     public bool OnCompleted(TrialResult result)
     {
-        var final = result.Final;
+        var metrics = TrialMetrics.Of(result);
         return WhileReachable("complete", () => trial.CompleteAsync(assignment.Attempt, new TrialOutcome(
-            final.Value(_metric) ?? double.NaN,
-            final.Values(),
+            metrics.ValueOf(_metric),
+            metrics,
             result.EpochsTrained,
             result.GlobalStep,
             result.SamplesPerSecond,

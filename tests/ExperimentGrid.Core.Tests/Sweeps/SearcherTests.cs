@@ -42,7 +42,7 @@ public sealed class SearcherTests : IDisposable
         [
             .. suggested.Select(s => new SearcherCall.Suggested(s.Id)),
             new SearcherCall.Epoch(new TrialReport("t001", 1, 0.7)),
-            new SearcherCall.Ended("t001", 0.7),
+            new SearcherCall.Ended("t001", [0.7]),
         ];
 
         var after = SweepPlan.FromJson(plan.ToJson()).CreateSearcher();

@@ -140,7 +140,7 @@ public sealed class SweepSpecTests : IDisposable
             "grid.learning_rate[2] (line 11): 'x' is not a number",
             "grid.learning_rate[3] (line 11): '2e-5' is listed twice",
             "random.batch_size.uniform (line 13): draws real numbers, but batch_size takes integers; use int_uniform or choice",
-            "objective.metric (line 14): 'bleu' is not a metric (allowed: loss, accuracy, f1, precision, recall, perplexity)",
+            "objective.metric (line 14): 'bleu' is not a metric (allowed: loss, accuracy, f1, precision, recall, perplexity, train_seconds, trainable_parameters)",
             "max_concurrent_trials (line 15): must be a positive integer, got 0",
             "retries (line 16): must be 0 or more, got -1",
             "checkpoint_every (line 17): must be 0 (checkpoint at epoch ends only) or a number of optimizer steps, got -5",
@@ -174,7 +174,7 @@ public sealed class SweepSpecTests : IDisposable
         Assert.Contains("\n  - trial.masking (line 4): applies only to task masked-lm, not text-classification " +
             "(in 2 of 4 trials: t003 (task=text-classification, epochs=1), t004 (task=text-classification, epochs=0))", message);
         Assert.Contains("\n  - objective.metric (line 8): task text-classification does not report perplexity " +
-            "(it reports f1, accuracy, precision, recall, loss) (in 2 of 4 trials: t003", message);
+            "(it reports f1, accuracy, precision, recall, loss, train_seconds, trainable_parameters) (in 2 of 4 trials: t003", message);
         // A problem with one grid value is named at the value, once, however many trials share it.
         Assert.Contains("\n  - grid.epochs[1] (line 7): must be a positive integer, got 0\n", message + "\n");
     }
@@ -246,7 +246,7 @@ public sealed class SweepSpecTests : IDisposable
         var (message, path) = _fixture.Refuse("trial: { dataset: reviews }\n");
         Assert.Equal(
             $"{path}: 2 problem(s):\n  - name: required, e.g. name: rotten-tomatoes-freeze\n" +
-            "  - objective: required, e.g. objective: { metric: f1, mode: max } (metrics: loss, accuracy, f1, precision, recall, perplexity)",
+            "  - objective: required, e.g. objective: { metric: f1, mode: max }, or a list under objectives: (metrics: loss, accuracy, f1, precision, recall, perplexity, train_seconds, trainable_parameters)",
             message);
     }
 

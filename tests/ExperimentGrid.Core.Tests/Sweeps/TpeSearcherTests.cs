@@ -1,4 +1,3 @@
-using ExperimentGrid.Core.Metrics;
 using ExperimentGrid.Core.Modeling;
 using ExperimentGrid.Core.Sweeps;
 using ExperimentGrid.Core.Trials;
@@ -24,9 +23,9 @@ public sealed class TpeSearcherTests(ITestOutputHelper output) : IDisposable
           freeze: { choice: [0, 3, 5, all] }
         """;
 
-    private SweepPlan Plan(int seed, string searcher, int maxTrials = 40, string space = Space) => _fixture.Expand($"""
+    private SweepPlan Plan(int seed, string searcher, int maxTrials = 40, string space = Space, string objective = "objective: { metric: f1 }") => _fixture.Expand($"""
         name: tuned
-        objective: {"{ metric: f1 }"}
+        {objective}
         trial: {"{ dataset: reviews }"}
         {space}
         max_trials: {maxTrials}
@@ -50,9 +49,7 @@ public sealed class TpeSearcherTests(ITestOutputHelper output) : IDisposable
         return truth + (0.04 * (new Random((seed * 1000) + index).NextDouble() - 0.5));
     }
 
-    /// <summary>Tells the searcher a trial's values, in the plan's objective order.</summary>
-    private static void Tell(ISearcher searcher, string trialId, params double[] values) =>
-        searcher.OnTrialEnd(trialId, values.Length == 0 ? null : values[0]);
+    private static void Tell(ISearcher searcher, string trialId, double value) => searcher.OnTrialEnd(trialId, [value]);
 
     private static double Best(ISearcher searcher, int seed)
     {
@@ -131,7 +128,7 @@ public sealed class TpeSearcherTests(ITestOutputHelper output) : IDisposable
             if (i % 3 == 2) continue; // left running
             var value = Noisy(suggestion.Spec!, 8, i);
             calls.Add(new SearcherCall.Epoch(new TrialReport(suggestion.Id, 1, value)));
-            calls.Add(new SearcherCall.Ended(suggestion.Id, value));
+            calls.Add(new SearcherCall.Ended(suggestion.Id, [value]));
             Tell(before, suggestion.Id, value);
             before.OnEpoch(new TrialReport(suggestion.Id, 1, value));
         }
@@ -186,18 +183,19 @@ public sealed class TpeSearcherTests(ITestOutputHelper output) : IDisposable
         Assert.True(late.Count(s => s.Epochs >= 8) > late.Count / 2);
     }
 
+    private const string F1 = "objective: { metric: f1 }";
+    private const string F1AndTime = "objectives: [{ metric: f1 }, { metric: train_seconds }]";
+
     /// <summary>A searcher with <paramref name="told"/> trials told, each given its values; gamma 0.3 makes 3 of 10 good.</summary>
-    private TpeSearcher Told(IReadOnlyList<SweepObjective> objectives, double gamma, params double[][] told)
+    private TpeSearcher Told(string objectives, double gamma, params double[][] told)
     {
-        var plan = Plan(1, Tpe);
-        var searcher = new TpeSearcher(plan.Trials, objectives, new TpeSettings(10, 24, gamma), 100);
+        var plan = Plan(1, $"searcher: {{ type: tpe, gamma: {gamma.ToString(System.Globalization.CultureInfo.InvariantCulture)} }}", objective: objectives);
+        var searcher = Assert.IsType<TpeSearcher>(plan.CreateSearcher());
         var suggestions = searcher.Suggest(told.Length);
         for (var i = 0; i < told.Length; i++) searcher.OnTrialEnd(suggestions[i].Id, told[i].Length == 0 ? null : told[i]);
         return searcher;
     }
 
-    private static readonly SweepObjective F1 = new(EvaluationMetric.F1, ObjectiveMode.Max);
-    private static readonly SweepObjective Loss = new(EvaluationMetric.Loss, ObjectiveMode.Min);
 
     private static int[] Good(TpeSearcher searcher) => [.. searcher.Split().Good.Select(t => t.Number + 1)];
 
@@ -205,7 +203,7 @@ public sealed class TpeSearcherTests(ITestOutputHelper output) : IDisposable
     public void The_best_tenth_is_good_and_running_trials_count_as_bad()
     {
         // 12 suggested, 10 told: n = 12 with the two running, so ⌈0.1 · 12⌉ = 2 good: t004 (0.9) and t007 (0.8).
-        var searcher = Told([F1], 0.1, [0.1], [0.2], [0.3], [0.9], [0.5], [0.4], [0.8], [0.6], [0.7], [0.05]);
+        var searcher = Told(F1, 0.1, [0.1], [0.2], [0.3], [0.9], [0.5], [0.4], [0.8], [0.6], [0.7], [0.05]);
         var running = searcher.Suggest(2);
 
         Assert.Equal([4, 7], Good(searcher));
@@ -218,7 +216,7 @@ public sealed class TpeSearcherTests(ITestOutputHelper output) : IDisposable
     public void Failed_trials_are_left_out_and_a_trial_told_again_has_its_value_replaced()
     {
         // Three failed (no value): n = 7, one good. t001 is told again as its replicates end: 0.1, then 0.95.
-        var searcher = Told([F1], 0.1, [0.1], [0.2], [], [0.9], [], [0.4], []);
+        var searcher = Told(F1, 0.1, [0.1], [0.2], [], [0.9], [], [0.4], []);
         searcher.OnTrialEnd("t004", [0.9]);
         searcher.OnTrialEnd("t001", [0.95]);
 
@@ -231,13 +229,13 @@ public sealed class TpeSearcherTests(ITestOutputHelper output) : IDisposable
     {
         // Every trial is set to 4 epochs; those that report fewer were pruned. Gamma 0.5 of 6: 3 good, the two
         // complete ones and the pruned one that went furthest.
-        var plan = Plan(1, Tpe, space: """
+        var plan = Plan(1, "searcher: { type: tpe, gamma: 0.5 }", space: """
             grid:
               epochs: [4]
             random:
               learning_rate: { log_uniform: [1.0e-6, 1.0e-2] }
             """);
-        var searcher = new TpeSearcher(plan.Trials, [F1], new TpeSettings(10, 24, 0.5), 100);
+        var searcher = Assert.IsType<TpeSearcher>(plan.CreateSearcher());
         var ids = searcher.Suggest(6).Select(s => s.Id).ToList();
         (int Epochs, double Value)[] runs = [(4, 0.3), (1, 0.99), (2, 0.5), (4, 0.2), (2, 0.6), (3, 0.1)];
         for (var i = 0; i < runs.Length; i++)
@@ -253,15 +251,15 @@ public sealed class TpeSearcherTests(ITestOutputHelper output) : IDisposable
     [Fact]
     public void With_two_objectives_the_good_trials_are_the_pareto_front_cut_by_the_first_objective()
     {
-        // (f1 max, loss min). The front: t001 (0.9, 0.5), t003 (0.8, 0.3), t005 (0.7, 0.1). t002 (0.85, 0.6) is
+        // (f1 max, train_seconds min). The front: t001 (0.9, 0.5), t003 (0.8, 0.3), t005 (0.7, 0.1). t002 (0.85, 0.6) is
         // dominated by t001, though its f1 is second best; the rest are dominated by t003 or t005.
         double[][] told = [[0.9, 0.5], [0.85, 0.6], [0.8, 0.3], [0.6, 0.4], [0.7, 0.1], [0.5, 0.2], [0.65, 0.35], [0.4, 0.9], [0.3, 0.3], [0.2, 0.15]];
 
-        Assert.Equal([1, 3, 5], Good(Told([F1, Loss], 0.3, told)));
+        Assert.Equal([1, 3, 5], Good(Told(F1AndTime, 0.3, told)));
         // Two good of the three on the front: the two with the best f1.
-        Assert.Equal([1, 3], Good(Told([F1, Loss], 0.2, told)));
+        Assert.Equal([1, 3], Good(Told(F1AndTime, 0.2, told)));
         // One objective: f1 alone.
-        Assert.Equal([1, 2, 3], Good(Told([F1], 0.3, told)));
+        Assert.Equal([1, 2, 3], Good(Told(F1, 0.3, told)));
     }
 
     [Fact]
