@@ -10,15 +10,15 @@ namespace ExperimentGrid.Core.Sweeps;
 /// log l(x) − log g(x) against the bad trials' density g (see <see cref="ParzenEstimator"/>). grid: axes and choice:
 /// draws are categories; uniform: and int_uniform: are searched as they are, log_uniform: in log space.
 /// <list type="bullet">
-/// <item>The split: the best ⌈γ·n⌉ of n trials, at most 25, are good (Optuna's default gamma, with γ = 0.1 by default).
+/// <item>The split: the best ⌈γ·n⌉ of the n trials told, at most 25, are good (Optuna's default gamma, with γ = 0.1 by default).
 /// Complete trials rank first, by the objective; then trials a scheduler stopped early (pruned: their last reported
 /// epoch is below their spec's epochs), by the epochs they reached, then the objective at their last epoch, as Optuna
 /// ranks pruned trials. Failed and cancelled trials are left out.</item>
 /// <item>Several objectives: complete trials rank by non-domination (Pareto fronts of the objectives, each turned by
 /// <see cref="SweepObjective.Score"/> so that higher is better); the front that straddles the boundary is cut by the
 /// first objective. Unlike Optuna's MOTPE, good trials are weighted as in one objective, not by hypervolume.</item>
-/// <item>Trials that still run are suggested around by Optuna's constant liar: they count in n and always as bad, so
-/// that concurrent suggestions move away from what is being tried.</item>
+/// <item>Trials that still run are suggested around by Optuna's constant liar: they always count as bad (though not in
+/// n), so that concurrent suggestions move away from what is being tried.</item>
 /// <item>Weights: Optuna's default, 1 for the newest 25 trials of each side and a ramp from 1/m up for older ones; the
 /// prior kernel weighs 1.</item>
 /// <item>A trial told again (a configuration whose replicates end one by one) has its values replaced.</item>
@@ -139,7 +139,8 @@ public sealed class TpeSearcher : ISearcher
         var pruned = _trials.Where(t => t.State == TrialState.Pruned)
             .OrderByDescending(t => t.LastEpoch).ThenByDescending(t => _objectives[0].Score(t.LastReport ?? double.NaN)).ThenBy(t => t.Number);
         var counted = _trials.Where(t => t.State != TrialState.Ignored).ToList();
-        var goodCount = Math.Min((int)Math.Ceiling(_settings.Gamma * counted.Count), MostGood);
+        var told = counted.Count(t => t.State != TrialState.Running);
+        var goodCount = Math.Min((int)Math.Ceiling(_settings.Gamma * told), MostGood);
         var good = Ranked(complete).Concat(pruned).Take(goodCount).ToHashSet();
         return ([.. counted.Where(good.Contains)], [.. counted.Where(t => !good.Contains(t))]);
     }
