@@ -57,6 +57,10 @@ internal sealed class NumericParzenEstimator : ParzenEstimator
 {
     private readonly double[] _mus;
     private readonly double[] _sigmas;
+
+    /// <summary>Each kernel's log mass on the range, which its density is divided by.</summary>
+    private readonly double[] _logMasses;
+
     private readonly double _low;
     private readonly double _high;
     private readonly double _step;
@@ -73,6 +77,7 @@ internal sealed class NumericParzenEstimator : ParzenEstimator
         var minSigma = range / Math.Min(100.0, 1.0 + n + 1);
         _mus = [.. observations, priorMu];
         _sigmas = [.. sigmas.Select(s => Math.Clamp(s, minSigma, range)), range];
+        _logMasses = [.. _mus.Select((mu, k) => Gauss.LogMass((Lower - mu) / _sigmas[k], (Upper - mu) / _sigmas[k]))];
     }
 
     /// <summary>Each observation's distance to its farther neighbour, with the prior's mean among them and the range's ends around them.</summary>
@@ -118,10 +123,9 @@ internal sealed class NumericParzenEstimator : ParzenEstimator
     private double LogKernel(int k, double x)
     {
         var (mu, sigma) = (_mus[k], _sigmas[k]);
-        var normaliser = Gauss.LogMass((Lower - mu) / sigma, (Upper - mu) / sigma);
         if (_step == 0)
-            return -0.5 * Math.Pow((x - mu) / sigma, 2) - (0.5 * Math.Log(2 * Math.PI)) - Math.Log(sigma) - normaliser;
-        return Gauss.LogMass((x - (_step / 2) - mu) / sigma, (x + (_step / 2) - mu) / sigma) - normaliser;
+            return -0.5 * Math.Pow((x - mu) / sigma, 2) - (0.5 * Math.Log(2 * Math.PI)) - Math.Log(sigma) - _logMasses[k];
+        return Gauss.LogMass((x - (_step / 2) - mu) / sigma, (x + (_step / 2) - mu) / sigma) - _logMasses[k];
     }
 
     /// <summary>Box–Muller: System.Random has no normal draw, and this one depends only on the generator's state.</summary>
