@@ -58,9 +58,14 @@ public sealed class SearchSpace : IReadOnlyList<SweepTrial>
     public string Id(int index) => "t" + (index + 1).ToString(CultureInfo.InvariantCulture).PadLeft(_idWidth, '0');
 
     /// <summary>Builds and checks the configuration at <paramref name="index"/>.</summary>
-    public Suggestion Create(int index)
+    public Suggestion Create(int index) => Create(index, Settings(index));
+
+    /// <summary>
+    /// Builds and checks a configuration that a searcher chose itself, from the values of this space's axes, as the
+    /// trial it suggests <paramref name="index"/>-th.
+    /// </summary>
+    internal Suggestion Create(int index, IReadOnlyList<Setting> settings)
     {
-        var settings = Settings(index);
         var problems = new List<SpecProblem>();
         var spec = _build(settings, problems);
         // A List, not a collection expression: trials travel to grains and their state, whose serializer needs a
@@ -110,13 +115,20 @@ public sealed class SearchSpace : IReadOnlyList<SweepTrial>
 
     internal int GridAxes => _grid.Count;
 
+    /// <summary>Each grid: axis's values, in the spec's order: to an adaptive searcher, categories to choose from.</summary>
+    internal IReadOnlyList<IReadOnlyList<Setting>> Grid => _grid;
+
+    internal IReadOnlyList<RandomAxis> Random => _random;
+
+    internal int SearchSeed => _searchSeed;
+
     internal int GridValues(int axis) => _grid[axis].Count;
 
     /// <summary>
     /// A draw's own generator seed, mixed from the search seed and the draw's index (SplitMix64's finaliser): a draw
     /// is made alone, in any order, on any silo, and is the same every time. HashCode is seeded per process, so not it.
     /// </summary>
-    private static int DrawSeed(int searchSeed, int draw)
+    internal static int DrawSeed(int searchSeed, int draw)
     {
         var z = ((ulong)(uint)searchSeed << 32) | (uint)draw;
         z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;

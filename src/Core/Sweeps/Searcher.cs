@@ -55,6 +55,24 @@ public sealed class SpaceSearcher(SearchSpace space) : ISearcher
     }
 }
 
+/// <summary>A plan's choice of searcher, as data that can be stored with the plan.</summary>
+public abstract record SearcherSettings
+{
+    internal abstract ISearcher Create(SweepPlan plan);
+}
+
+/// <summary><c>searcher: { type: space }</c>, the default: the grid and the random draws in index order.</summary>
+public sealed record SpaceSearcherSettings : SearcherSettings
+{
+    internal override ISearcher Create(SweepPlan plan) => new SpaceSearcher(plan.Trials);
+}
+
+/// <summary><c>searcher: { type: tpe }</c>: see <see cref="TpeSearcher"/>; it stops at the plan's max_trials, if any.</summary>
+public sealed record TpeSettings(int StartupTrials, int Candidates, double Gamma) : SearcherSettings
+{
+    internal override ISearcher Create(SweepPlan plan) => new TpeSearcher(plan.Trials, plan.Objectives, this, plan.Budget.MaxTrials);
+}
+
 /// <summary>One call a sweep made to its searcher, as it keeps them for a replay after a restart.</summary>
 public abstract record SearcherCall
 {

@@ -71,6 +71,7 @@ internal sealed class SweepExpansion(SweepSpec spec, string source, SourceLines 
         if (spec.CheckpointEvery is < 0)
             Problem("checkpoint_every", $"must be 0 (checkpoint at epoch ends only) or a number of optimizer steps, got {spec.CheckpointEvery}");
         var scheduler = Scheduler(LongestEpochs(grid, random));
+        var searcher = Searcher(budget);
         SearchSpace? space = null;
         if (SearchSpace.Size(grid, samples, seeds.Count) is var size && size > int.MaxValue)
             Problem(grid.Count > 0 ? "grid" : "trials", $"makes {size:N0} configurations, more than a sweep can index ({int.MaxValue:N0})");
@@ -83,7 +84,7 @@ internal sealed class SweepExpansion(SweepSpec spec, string source, SourceLines 
             // In file order, so that they read alongside the file; what was never written goes last.
             throw new SweepSpecException(source, [.. _problems.OrderBy(p => p.Line ?? long.MaxValue).Select(p => p.Problem)]);
         }
-        return new SweepPlan(name!, space!, objectives!, spec.MaxConcurrentTrials, spec.Retries ?? DefaultRetries, scheduler!,
+        return new SweepPlan(name!, space!, objectives!, spec.MaxConcurrentTrials, spec.Retries ?? DefaultRetries, scheduler!, searcher!,
             spec.CheckpointEvery ?? DefaultCheckpointEvery, budget, new StoredSweep(spec, source, roots));
     }
 
@@ -579,6 +580,38 @@ internal sealed class SweepExpansion(SweepSpec spec, string source, SourceLines 
         // on silos with other working directories.
         var bare = dataset == Path.GetFileName(dataset) && !dataset.StartsWith('.');
         return (root, bare ? dataset : path);
+    }
+
+    private SearcherSettings? Searcher(SweepBudget budget)
+    {
+        if (spec.Searcher is not { } config) return new SpaceSearcherSettings();
+        var type = config.Type?.Trim().ToLowerInvariant() ?? "space";
+        if (type is not ("space" or "tpe"))
+        {
+            Problem("searcher.type", $"'{config.Type}' is not a searcher (allowed: space, tpe)");
+            return null;
+        }
+        var before = _problems.Count;
+        if (type == "space")
+        {
+            foreach (var (field, value) in new (string, object?)[] { ("startup_trials", config.StartupTrials), ("candidates", config.Candidates), ("gamma", config.Gamma) })
+                if (value is not null) Problem($"searcher.{field}", "applies only to tpe, not space");
+            return _problems.Count > before ? null : new SpaceSearcherSettings();
+        }
+
+        if (config.StartupTrials is < 0) Problem("searcher.startup_trials", $"must be 0 or more, got {config.StartupTrials}");
+        if (config.Candidates is < 1) Problem("searcher.candidates", $"must be a positive integer, got {config.Candidates}");
+        if (config.Gamma is { } gamma && !(gamma > 0 && gamma <= 1)) Problem("searcher.gamma", $"must be a fraction above 0 and at most 1, got {gamma.ToString(CultureInfo.InvariantCulture)}");
+        if (budget.MaxTrials is null && budget.TimeBudget is null)
+            Problem("searcher.type", "tpe never runs out of configurations to suggest; give max_trials or time_budget to end the sweep");
+        if (spec.Grid is not { Count: > 0 } && spec.Random is not { Count: > 0 })
+            Problem("searcher.type", "tpe needs fields to search: give them under grid: or random:");
+        if (spec.Trials is not null)
+            Problem("trials", "counts random search's draws; tpe suggests trials up to max_trials, so leave trials out");
+        if (spec.Seeds is not null)
+            Problem("seeds", "would make the seed a hyperparameter that tpe learns from; to run each configuration under several seeds, use replicates:");
+        return _problems.Count > before ? null
+            : new TpeSettings(config.StartupTrials ?? TpeSearcher.DefaultStartupTrials, config.Candidates ?? TpeSearcher.DefaultCandidates, config.Gamma ?? TpeSearcher.DefaultGamma);
     }
 
     private SchedulerSettings? Scheduler(int? longestTrial)

@@ -19,6 +19,7 @@ public sealed partial record SweepPlan(
     int? MaxConcurrentTrials,
     int Retries,
     SchedulerSettings Scheduler,
+    SearcherSettings Searcher,
     int CheckpointEvery,
     SweepBudget Budget,
     StoredSweep Stored)
@@ -28,7 +29,7 @@ public sealed partial record SweepPlan(
 
     public ITrialScheduler CreateScheduler() => Scheduler.Create(Objective);
 
-    public ISearcher CreateSearcher() => new SpaceSearcher(Trials);
+    public ISearcher CreateSearcher() => Searcher.Create(this);
 
     /// <summary>The plan as a sweep keeps it: its checked spec and the roots it was checked against, as JSON.</summary>
     public string ToJson() => JsonSerializer.Serialize(Stored, StoredSweep.Json);

@@ -46,6 +46,8 @@ public sealed class SweepSpec
 
     public SchedulerConfig? Scheduler { get; set; }
 
+    public SearcherConfig? Searcher { get; set; }
+
     /// <summary>The most trials the sweep starts: random and adaptive searches stop there.</summary>
     public int? MaxTrials { get; set; }
 
@@ -150,6 +152,22 @@ public sealed class SchedulerConfig
     public int? MaxEpochs { get; set; }
     public int? MinSamplesRequired { get; set; }
     public bool? HardStop { get; set; }
+}
+
+/// <summary>The <c>searcher:</c> section; the names of tpe's settings are Optuna's TPESampler's, shortened.</summary>
+public sealed class SearcherConfig
+{
+    /// <summary>space (the default: the grid, then random draws, in order) or tpe.</summary>
+    public string? Type { get; set; }
+
+    /// <summary>tpe: random suggestions before TPE starts (Optuna's n_startup_trials, 10).</summary>
+    public int? StartupTrials { get; set; }
+
+    /// <summary>tpe: values drawn from the good trials' density per suggestion (n_ei_candidates, 24).</summary>
+    public int? Candidates { get; set; }
+
+    /// <summary>tpe: the fraction of trials counted as good, at most 25 of them (0.1, as Optuna's default gamma).</summary>
+    public double? Gamma { get; set; }
 }
 
 public sealed class SweepSpecException : Exception

@@ -26,6 +26,7 @@ public sealed class SweepExampleTests : IDisposable
         { "conll2003-ner-epochs.yaml", 2, TaskKind.TokenClassification, EvaluationMetric.F1, ObjectiveMode.Max },
         { "setfit-samples.yaml", 4, TaskKind.SetFit, EvaluationMetric.F1, ObjectiveMode.Max },
         { "rotten-tomatoes-random.yaml", 24, TaskKind.TextClassification, EvaluationMetric.F1, ObjectiveMode.Max },
+        { "rotten-tomatoes-tpe.yaml", 30, TaskKind.TextClassification, EvaluationMetric.F1, ObjectiveMode.Max },
         { "conll2003-search.yaml", 4 * 2, TaskKind.TokenClassification, EvaluationMetric.F1, ObjectiveMode.Max },
     };
 
@@ -69,5 +70,25 @@ public sealed class SweepExampleTests : IDisposable
         Assert.Equal(new AshaSettings(1, 2, 3), plan.Scheduler);
         Assert.All(plan.Trials, t => Assert.InRange(t.Spec.LearningRate, 1e-5, 2e-4));
         Assert.Equal(["batch_size", "learning_rate", "warmup_ratio", "weight_decay"], plan.Trials[0].Hyperparameters.Select(h => h.Field).Order());
+    }
+
+    [Fact]
+    public void The_tpe_example_searches_its_five_fields_within_their_ranges_pruned_by_asha()
+    {
+        var plan = SweepSpec.Load(Path.Combine(ExamplesDirectory(), "rotten-tomatoes-tpe.yaml"))
+            .Expand(new SweepRoots(DatasetLocator.DefaultDataRoot(), [], _checkpoints));
+
+        Assert.Equal(new TpeSettings(10, 24, 0.1), plan.Searcher);
+        Assert.Equal(new AshaSettings(1, 2, 4), plan.Scheduler);
+        Assert.Equal(30, plan.Budget.MaxTrials);
+        var searcher = plan.CreateSearcher();
+        var suggested = searcher.Suggest(12);
+        Assert.All(suggested, s =>
+        {
+            Assert.Equal(["learning_rate", "epochs", "warmup_ratio", "weight_decay", "freeze"], s.Hyperparameters.Select(h => h.Field));
+            Assert.InRange(s.Spec!.LearningRate, 1e-5, 3e-4);
+            Assert.InRange(s.Spec.Epochs, 1, 4);
+            Assert.Equal((2000, 500, 64, (string?)null), (s.Spec.TrainLimit, s.Spec.EvalLimit, s.Spec.MaxLength, s.Spec.TestSplit));
+        });
     }
 }

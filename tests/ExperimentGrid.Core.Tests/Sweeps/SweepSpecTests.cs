@@ -305,4 +305,45 @@ public sealed class SweepSpecTests : IDisposable
         if (second is not null) Assert.Contains($"\n  - {second}", message);
         Assert.Contains($"{(second is null ? 1 : 2)} problem(s)", message);
     }
+
+    [Fact]
+    public void The_searcher_walks_the_space_by_default_and_tpe_takes_optuna_s_defaults()
+    {
+        var space = _fixture.Expand(Header + "grid:\n  epochs: [1, 3]\n");
+        Assert.Equal(new SpaceSearcherSettings(), space.Searcher);
+        Assert.IsType<SpaceSearcher>(space.CreateSearcher());
+
+        var tpe = _fixture.Expand(Header + "grid:\n  epochs: [1, 3]\nmax_trials: 6\nsearcher: { type: tpe }\n");
+        Assert.Equal(new TpeSettings(StartupTrials: 10, Candidates: 24, Gamma: 0.1), tpe.Searcher);
+        Assert.IsType<TpeSearcher>(tpe.CreateSearcher());
+        Assert.Equal(6, tpe.CreateSearcher().Suggest(10).Count);
+
+        var set = _fixture.Expand(Header + "grid:\n  epochs: [1, 3]\ntime_budget: 1h\nsearcher: { type: TPE, startup_trials: 4, candidates: 48, gamma: 0.25 }\n");
+        Assert.Equal(new TpeSettings(4, 48, 0.25), set.Searcher);
+        Assert.Equal(new TpeSettings(4, 48, 0.25), SweepPlan.FromJson(set.ToJson()).Searcher);
+    }
+
+    [Theory]
+    [InlineData("grid:\n  epochs: [1, 3]\nmax_trials: 4\nsearcher: { type: bayes }\n",
+        "searcher.type (line 9): 'bayes' is not a searcher (allowed: space, tpe)", null)]
+    [InlineData("grid:\n  epochs: [1, 3]\nsearcher: { type: tpe }\n",
+        "searcher.type (line 8): tpe never runs out of configurations to suggest; give max_trials or time_budget to end the sweep", null)]
+    [InlineData("grid:\n  epochs: [1, 3]\nmax_trials: 4\nsearcher: { type: tpe, candidates: 0, gamma: 1.5 }\n",
+        "searcher.candidates (line 9): must be a positive integer, got 0",
+        "searcher.gamma (line 9): must be a fraction above 0 and at most 1, got 1.5")]
+    [InlineData("grid:\n  epochs: [1, 3]\nsearcher: { startup_trials: 5 }\n",
+        "searcher.startup_trials (line 8): applies only to tpe, not space", null)]
+    [InlineData("grid:\n  epochs: [1, 3]\nmax_trials: 4\nsearcher: { type: tpe }\nseeds: [1, 2]\n",
+        "seeds (line 10): would make the seed a hyperparameter that tpe learns from; to run each configuration under several seeds, use replicates:", null)]
+    [InlineData("random:\n  epochs: { int_uniform: [1, 3] }\ntrials: 4\nmax_trials: 4\nsearcher: { type: tpe }\n",
+        "trials (line 8): counts random search's draws; tpe suggests trials up to max_trials, so leave trials out", null)]
+    [InlineData("max_trials: 4\nsearcher: { type: tpe }\n",
+        "searcher.type (line 7): tpe needs fields to search: give them under grid: or random:", null)]
+    public void Searcher_settings_are_checked_against_their_type(string yaml, string first, string? second)
+    {
+        var (message, _) = _fixture.Refuse(Header + yaml);
+        Assert.Contains($"\n  - {first}", message);
+        if (second is not null) Assert.Contains($"\n  - {second}", message);
+        Assert.Contains($"{(second is null ? 1 : 2)} problem(s)", message);
+    }
 }
