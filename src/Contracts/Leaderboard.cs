@@ -52,7 +52,7 @@ public sealed record LeaderboardRow(
     [property: Id(4)] int? ParetoRank)
 {
     /// <summary>The hyperparameter that tells replicates apart, and that a configuration is grouped without.</summary>
-    public static readonly string SeedField = TrialSchema.Field(nameof(TrialSpec.Seed)).Name;
+    public static string SeedField => ReplicateSearcher.SeedField;
 
     public int N => Replicates.Count;
 

@@ -72,6 +72,7 @@ internal sealed class SweepExpansion(SweepSpec spec, string source, SourceLines 
             Problem("checkpoint_every", $"must be 0 (checkpoint at epoch ends only) or a number of optimizer steps, got {spec.CheckpointEvery}");
         var scheduler = Scheduler(LongestEpochs(grid, random));
         var searcher = Searcher(budget);
+        var replicates = Replicates(grid, random);
         SearchSpace? space = null;
         if (SearchSpace.Size(grid, samples, seeds.Count) is var size && size > int.MaxValue)
             Problem(grid.Count > 0 ? "grid" : "trials", $"makes {size:N0} configurations, more than a sweep can index ({int.MaxValue:N0})");
@@ -84,7 +85,7 @@ internal sealed class SweepExpansion(SweepSpec spec, string source, SourceLines 
             // In file order, so that they read alongside the file; what was never written goes last.
             throw new SweepSpecException(source, [.. _problems.OrderBy(p => p.Line ?? long.MaxValue).Select(p => p.Problem)]);
         }
-        return new SweepPlan(name!, space!, objectives!, spec.MaxConcurrentTrials, spec.Retries ?? DefaultRetries, scheduler!, searcher!,
+        return new SweepPlan(name!, space!, objectives!, spec.MaxConcurrentTrials, spec.Retries ?? DefaultRetries, scheduler!, searcher!, replicates!,
             spec.CheckpointEvery ?? DefaultCheckpointEvery, budget, new StoredSweep(spec, source, roots));
     }
 
@@ -580,6 +581,24 @@ internal sealed class SweepExpansion(SweepSpec spec, string source, SourceLines 
         // on silos with other working directories.
         var bare = dataset == Path.GetFileName(dataset) && !dataset.StartsWith('.');
         return (root, bare ? dataset : path);
+    }
+
+    private ReplicateSettings? Replicates(List<List<Setting>> grid, List<RandomAxis> random)
+    {
+        if (spec.Replicates is null && spec.Racing is null && spec.MaxReplicates is null) return ReplicateSettings.None;
+        var before = _problems.Count;
+        var count = spec.Replicates ?? 1;
+        if (count < 1) Problem("replicates", $"must be a positive integer, got {count}");
+        if (spec.Seeds is not null)
+            Problem("replicates", $"also given seeds: at {lines.Locate("seeds")}; replicates: chooses the seeds (the trial's seed, then the next ones), seeds: lists them, give one");
+        if (grid.Exists(axis => axis[0].Field == SeedField) || random.Exists(axis => axis.Field == SeedField))
+            Problem("replicates", "the seed is varied under grid: or random: too; replicates vary it themselves");
+        var racing = spec.Racing ?? false;
+        if (racing && count < 2) Problem("racing", $"compares confidence intervals, which need replicates: 2 or more, got {count}");
+        if (!racing && spec.MaxReplicates is not null) Problem("max_replicates", "applies only with racing: true");
+        var most = spec.MaxReplicates ?? ReplicateSettings.DefaultMaxReplicates(count);
+        if (racing && most < count) Problem("max_replicates", $"must be at least replicates ({count}), got {most}");
+        return _problems.Count > before ? null : new ReplicateSettings(count, racing, racing ? most : count);
     }
 
     private SearcherSettings? Searcher(SweepBudget budget)

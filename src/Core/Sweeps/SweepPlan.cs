@@ -20,6 +20,7 @@ public sealed partial record SweepPlan(
     int Retries,
     SchedulerSettings Scheduler,
     SearcherSettings Searcher,
+    ReplicateSettings Replicates,
     int CheckpointEvery,
     SweepBudget Budget,
     StoredSweep Stored)
@@ -29,7 +30,7 @@ public sealed partial record SweepPlan(
 
     public ITrialScheduler CreateScheduler() => Scheduler.Create(Objective);
 
-    public ISearcher CreateSearcher() => Searcher.Create(this);
+    public ISearcher CreateSearcher() => Replicates.Wrap(Searcher.Create(this), Objective);
 
     /// <summary>The plan as a sweep keeps it: its checked spec and the roots it was checked against, as JSON.</summary>
     public string ToJson() => JsonSerializer.Serialize(Stored, StoredSweep.Json);

@@ -29,6 +29,15 @@ public sealed class SweepSpec
     /// <summary>Each configuration runs once per seed, the seed becoming the trial's seed.</summary>
     public List<int>? Seeds { get; set; }
 
+    /// <summary>Runs each configuration under this many seeds (the trial's seed, then the next ones); the leaderboard ranks their mean.</summary>
+    public int? Replicates { get; set; }
+
+    /// <summary>Adds replicates, one at a time, only to configurations whose interval overlaps the leader's.</summary>
+    public bool? Racing { get; set; }
+
+    /// <summary>Racing's ceiling on any configuration's replicates.</summary>
+    public int? MaxReplicates { get; set; }
+
     public ObjectiveConfig? Objective { get; set; }
 
     /// <summary>Several objectives instead of one: the first ranks and prunes; the leaderboard marks their Pareto front.</summary>
