@@ -28,6 +28,9 @@ public sealed class SweepExampleTests : IDisposable
         { "rotten-tomatoes-random.yaml", 24, TaskKind.TextClassification, EvaluationMetric.F1, ObjectiveMode.Max },
         { "rotten-tomatoes-tpe.yaml", 30, TaskKind.TextClassification, EvaluationMetric.F1, ObjectiveMode.Max },
         { "conll2003-search.yaml", 4 * 2, TaskKind.TokenClassification, EvaluationMetric.F1, ObjectiveMode.Max },
+        // Replicates are trials, not configurations: the space holds configurations.
+        { "setfit-16-shot-seeds.yaml", 2, TaskKind.SetFit, EvaluationMetric.F1, ObjectiveMode.Max },
+        { "fine-tune-16-shot-seeds.yaml", 1, TaskKind.TextClassification, EvaluationMetric.F1, ObjectiveMode.Max },
     };
 
     [Fact]
