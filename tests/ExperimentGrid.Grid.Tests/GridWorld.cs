@@ -2,6 +2,8 @@ using ExperimentGrid.Contracts;
 using ExperimentGrid.Core.Data;
 using ExperimentGrid.Core.Import;
 using ExperimentGrid.Core.Sweeps;
+using ExperimentGrid.TestSupport;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace ExperimentGrid.Grid.Tests;
 
@@ -65,6 +67,24 @@ internal static class GridWorld
         var sweep = grains.GetGrain<ISweepGrain>(name);
         await sweep.SubmitAsync(new SweepSubmission($"{name}.yaml", TinySpec(name, "  learning_rate: [2.0e-5, 5.0e-5]")));
         return await WaitForEndAsync(sweep, TimeSpan.FromMinutes(5), grains: grains);
+    }
+
+    /// <summary>
+    /// Runs a sweep to its end on a fresh silo of <paramref name="fakes"/>, and reads the sweep's leaderboard before the
+    /// silo stops.
+    /// </summary>
+    public static async Task<(SweepSnapshot End, IReadOnlyList<LeaderboardRow> Rows)> RunOnFakesAsync(
+        FakeTrainableFactory fakes, string name, string spec, TimeSpan limit)
+    {
+        using var directory = new TemporaryDirectory();
+        await using var silo = await Silos.StartWithFakesAsync(directory.Path, fakes);
+        var grains = silo.Services.GetRequiredService<IGrainFactory>();
+        var sweep = grains.GetGrain<ISweepGrain>(name);
+        await sweep.SubmitAsync(new SweepSubmission($"{name}.yaml", spec));
+        var end = await WaitForEndAsync(sweep, limit, grains: grains);
+        var rows = await grains.GetGrain<ILeaderboardGrain>(LeaderboardKeys.All).RankAsync(name, 100);
+        await silo.StopAsync();
+        return (end, rows);
     }
 
     /// <summary>

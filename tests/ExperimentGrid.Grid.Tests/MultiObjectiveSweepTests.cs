@@ -3,7 +3,6 @@ using ExperimentGrid.Core.Metrics;
 using ExperimentGrid.Core.Sweeps;
 using ExperimentGrid.Grains.Sweeps;
 using ExperimentGrid.TestSupport;
-using Microsoft.Extensions.DependencyInjection;
 
 namespace ExperimentGrid.Grid.Tests;
 
@@ -27,14 +26,7 @@ public sealed class MultiObjectiveSweepTests
             """;
         // Without noise, a fake's F1 and its nominal training time are known: 4 steps of 5 ms an epoch.
         var fakes = new FakeTrainableFactory { Noise = 0, StepTime = _ => TimeSpan.FromMilliseconds(5) };
-        using var directory = new TemporaryDirectory();
-        await using var silo = await Silos.StartWithFakesAsync(directory.Path, fakes);
-        var grains = silo.Services.GetRequiredService<IGrainFactory>();
-        var sweep = grains.GetGrain<ISweepGrain>("tradeoff");
-        await sweep.SubmitAsync(new SweepSubmission("tradeoff.yaml", spec));
-        var end = await GridWorld.WaitForEndAsync(sweep, TimeSpan.FromSeconds(60), grains: grains);
-        var rows = await grains.GetGrain<ILeaderboardGrain>(LeaderboardKeys.All).RankAsync("tradeoff", 10);
-        await silo.StopAsync();
+        var (end, rows) = await GridWorld.RunOnFakesAsync(fakes, "tradeoff", spec, TimeSpan.FromSeconds(60));
 
         Assert.Equal(SweepStatus.Finished, end.Status);
         Assert.Equal([new SweepObjective(EvaluationMetric.F1, ObjectiveMode.Max), new SweepObjective(EvaluationMetric.TrainSeconds, ObjectiveMode.Min)], end.Objectives);

@@ -1,7 +1,6 @@
 using ExperimentGrid.Contracts;
 using ExperimentGrid.Grains.Sweeps;
 using ExperimentGrid.TestSupport;
-using Microsoft.Extensions.DependencyInjection;
 
 namespace ExperimentGrid.Grid.Tests;
 
@@ -24,14 +23,7 @@ public sealed class ReplicateSweepTests
             """;
         // Noise large enough that the seeds' values differ in the fourth decimal the table shows.
         var fakes = new FakeTrainableFactory { Noise = 0.05 };
-        using var directory = new TemporaryDirectory();
-        await using var silo = await Silos.StartWithFakesAsync(directory.Path, fakes);
-        var grains = silo.Services.GetRequiredService<IGrainFactory>();
-        var sweep = grains.GetGrain<ISweepGrain>("replicated");
-        await sweep.SubmitAsync(new SweepSubmission("replicated.yaml", spec));
-        var end = await GridWorld.WaitForEndAsync(sweep, TimeSpan.FromSeconds(60), grains: grains);
-        var rows = await grains.GetGrain<ILeaderboardGrain>(LeaderboardKeys.All).RankAsync("replicated", 10);
-        await silo.StopAsync();
+        var (end, rows) = await GridWorld.RunOnFakesAsync(fakes, "replicated", spec, TimeSpan.FromSeconds(60));
 
         Assert.Equal((SweepStatus.Finished, SweepGrain.Exhausted), (end.Status, end.EndReason));
         Assert.Equal(["t001-r1", "t001-r2", "t001-r3", "t002-r1", "t002-r2", "t002-r3"], end.Trials.Select(t => t.TrialId));

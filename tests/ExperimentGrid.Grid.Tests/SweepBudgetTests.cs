@@ -1,7 +1,6 @@
 using ExperimentGrid.Contracts;
 using ExperimentGrid.Grains.Sweeps;
 using ExperimentGrid.TestSupport;
-using Microsoft.Extensions.DependencyInjection;
 
 namespace ExperimentGrid.Grid.Tests;
 
@@ -23,17 +22,8 @@ public sealed class SweepBudgetTests
     private static string Rates(int count) =>
         $"grid: {{ learning_rate: [{string.Join(", ", Enumerable.Range(1, count).Select(i => $"{i}.0e-5"))}] }}";
 
-    private static async Task<SweepSnapshot> RunAsync(FakeTrainableFactory fakes, string name, string spec)
-    {
-        using var directory = new TemporaryDirectory();
-        await using var silo = await Silos.StartWithFakesAsync(directory.Path, fakes);
-        var grains = silo.Services.GetRequiredService<IGrainFactory>();
-        var sweep = grains.GetGrain<ISweepGrain>(name);
-        await sweep.SubmitAsync(new SweepSubmission($"{name}.yaml", spec));
-        var end = await GridWorld.WaitForEndAsync(sweep, SweepLimit, grains: grains);
-        await silo.StopAsync();
-        return end;
-    }
+    private static async Task<SweepSnapshot> RunAsync(FakeTrainableFactory fakes, string name, string spec) =>
+        (await GridWorld.RunOnFakesAsync(fakes, name, spec, SweepLimit)).End;
 
     [Fact]
     public async Task A_grid_without_a_budget_ends_when_its_searcher_is_exhausted()

@@ -1,7 +1,6 @@
 using ExperimentGrid.Contracts;
 using ExperimentGrid.Grains.Sweeps;
 using ExperimentGrid.TestSupport;
-using Microsoft.Extensions.DependencyInjection;
 
 namespace ExperimentGrid.Grid.Tests;
 
@@ -27,13 +26,7 @@ public sealed class TpeSweepTests
     public async Task A_tpe_sweep_pruned_by_asha_runs_its_max_trials_to_the_end()
     {
         var fakes = new FakeTrainableFactory();
-        using var directory = new TemporaryDirectory();
-        await using var silo = await Silos.StartWithFakesAsync(directory.Path, fakes);
-        var grains = silo.Services.GetRequiredService<IGrainFactory>();
-        var sweep = grains.GetGrain<ISweepGrain>("tuned");
-        await sweep.SubmitAsync(new SweepSubmission("tuned.yaml", Spec));
-        var end = await GridWorld.WaitForEndAsync(sweep, TimeSpan.FromSeconds(90), grains: grains);
-        await silo.StopAsync();
+        var (end, _) = await GridWorld.RunOnFakesAsync(fakes, "tuned", Spec, TimeSpan.FromSeconds(90));
 
         Assert.Equal((SweepStatus.Finished, SweepGrain.MaxTrials), (end.Status, end.EndReason));
         Assert.Equal(Enumerable.Range(1, 12).Select(i => $"t{i:D3}"), end.Trials.Select(t => t.TrialId));
