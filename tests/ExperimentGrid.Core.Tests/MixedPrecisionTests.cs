@@ -29,8 +29,8 @@ public sealed class MixedPrecisionTests(ModelFixture models) : IDisposable
         Epochs = epochs,
         LearningRate = learningRate,
         Precision = precision,
-        // Only SetFit reads these: 4 examples a class and 1 pair round keep its pairs few.
-        SamplesPerClass = 4,
+        // For SetFit: 4 examples a class and 1 pair round keep its pairs few.
+        SamplesPerClass = task == TaskKind.SetFit ? 4 : null,
         Iterations = 1,
         Device = "cpu",
     };

@@ -91,7 +91,7 @@ public sealed class SweepExampleTests : IDisposable
             Assert.Equal(["learning_rate", "epochs", "warmup_ratio", "weight_decay", "freeze"], s.Hyperparameters.Select(h => h.Field));
             Assert.InRange(s.Spec!.LearningRate, 1e-5, 3e-4);
             Assert.InRange(s.Spec.Epochs, 1, 4);
-            Assert.Equal((2000, 500, 64, (string?)null), (s.Spec.TrainLimit, s.Spec.EvalLimit, s.Spec.MaxLength, s.Spec.TestSplit));
+            Assert.Equal((2000, 500, 128, (string?)null), (s.Spec.TrainLimit, s.Spec.EvalLimit, s.Spec.MaxLength, s.Spec.TestSplit));
         });
     }
 }
