@@ -31,6 +31,7 @@ public sealed class SweepExampleTests : IDisposable
         // Replicates are trials, not configurations: the space holds configurations.
         { "setfit-16-shot-seeds.yaml", 2, TaskKind.SetFit, EvaluationMetric.F1, ObjectiveMode.Max },
         { "fine-tune-16-shot-seeds.yaml", 1, TaskKind.TextClassification, EvaluationMetric.F1, ObjectiveMode.Max },
+        { "rotten-tomatoes-freeze-pareto.yaml", 5, TaskKind.TextClassification, EvaluationMetric.F1, ObjectiveMode.Max },
     };
 
     [Fact]
