@@ -29,14 +29,18 @@ public sealed record LeaderboardEntry(
     public double Score => Objective.Score(Value);
 }
 
-/// <summary>One seed's run of a configuration: a completed trial, with its value on each of its row's objectives in order.</summary>
+/// <summary>
+/// One seed's run of a configuration: a completed trial, with its value on each of its row's objectives in order, and
+/// every metric it reported (its final evaluation's, then what its training cost).
+/// </summary>
 [GenerateSerializer, Immutable]
 public sealed record LeaderboardReplicate(
     [property: Id(0)] string TrialId,
     [property: Id(1)] string? Seed,
     [property: Id(2)] IReadOnlyList<double> Values,
     [property: Id(3)] string? Model,
-    [property: Id(4)] DateTimeOffset RecordedAt);
+    [property: Id(4)] DateTimeOffset RecordedAt,
+    [property: Id(5)] IReadOnlyList<MetricValue> Metrics);
 
 /// <summary>
 /// A configuration of one sweep: the completed trials whose hyperparameters differ at most in their seed, its
@@ -109,7 +113,8 @@ public sealed record LeaderboardRow(
         entry.Hyperparameters.FirstOrDefault(h => h.Field == SeedField)?.Value,
         [.. objectives.Select(o => o == entry.Objective ? entry.Value : entry.Metrics.ValueOf(o.Metric))],
         entry.Model,
-        entry.RecordedAt);
+        entry.RecordedAt,
+        entry.Metrics);
 
     private static List<Hyperparameter> WithoutSeed(IReadOnlyList<Hyperparameter> hyperparameters) => [.. hyperparameters.Where(h => h.Field != SeedField)];
 

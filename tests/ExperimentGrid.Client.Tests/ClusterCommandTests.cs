@@ -169,6 +169,8 @@ public sealed partial class ClusterCommandTests : IAsyncLifetime
         Assert.Equal(0.8, rows[0]["mean"]!.GetValue<double>(), 12);
         var replicates = rows[0]["replicates"]!.AsArray().Select(r => r!).ToList();
         Assert.Equal([90.0, 110.0], replicates.Select(r => r["values"]!["train_seconds"]!.GetValue<double>()));
+        // Every metric a trial reported, not only the objectives.
+        Assert.Equal([(0.75, 90.0), (0.85, 110.0)], replicates.Select(r => (r["metrics"]!["f1"]!.GetValue<double>(), r["metrics"]!["train_seconds"]!.GetValue<double>())));
         Assert.Equal([0.75, 0.85], replicates.Select(r => r["value"]!.GetValue<double>()));
 
         var table = await Cli.RunAsync(["leaderboard", "--sweep", id, .. cluster]);

@@ -89,6 +89,7 @@ internal static class LeaderboardCommand
             ["seed"] = r.Seed,
             ["value"] = Number(r.Values[0]),
             ["values"] = new JsonObject(row.Objectives.Select((o, i) => KeyValuePair.Create(Name(o), Number(r.Values[i])))),
+            ["metrics"] = new JsonObject(r.Metrics.Select(m => KeyValuePair.Create(EvaluationMetrics.Name(m.Metric), Number(m.Value)))),
             ["model"] = r.Model,
         })]);
         json["model"] = best.Model;
