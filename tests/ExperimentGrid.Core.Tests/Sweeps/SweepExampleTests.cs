@@ -32,6 +32,8 @@ public sealed class SweepExampleTests : IDisposable
         { "setfit-16-shot-seeds.yaml", 2, TaskKind.SetFit, EvaluationMetric.F1, ObjectiveMode.Max },
         { "fine-tune-16-shot-seeds.yaml", 1, TaskKind.TextClassification, EvaluationMetric.F1, ObjectiveMode.Max },
         { "rotten-tomatoes-freeze-pareto.yaml", 5, TaskKind.TextClassification, EvaluationMetric.F1, ObjectiveMode.Max },
+        { "rotten-tomatoes-best-seeds.yaml", 1, TaskKind.TextClassification, EvaluationMetric.F1, ObjectiveMode.Max },
+        { "conll2003-best.yaml", 1, TaskKind.TokenClassification, EvaluationMetric.F1, ObjectiveMode.Max },
     };
 
     [Fact]
