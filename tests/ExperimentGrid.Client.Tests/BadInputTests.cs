@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
+using ExperimentGrid.TestSupport;
 using ExperimentGrid.TestSupport.BadInput;
 
 namespace ExperimentGrid.Client.Tests;
@@ -92,7 +93,7 @@ public sealed partial class BadInputTests(BadInputWorldFixture fixture) : IClass
     [Fact]
     public void The_readme_table_is_the_catalog()
     {
-        var readme = File.ReadAllText(Path.Combine(RepositoryRoot(), "README.md")).ReplaceLineEndings("\n");
+        var readme = File.ReadAllText(Path.Combine(Repository.Root, "README.md")).ReplaceLineEndings("\n");
         var start = readme.IndexOf(BadInputs.TableStart, StringComparison.Ordinal);
         var end = readme.IndexOf(BadInputs.TableEnd, StringComparison.Ordinal);
         var expected = BadInputs.MarkdownTable();
@@ -118,11 +119,4 @@ public sealed partial class BadInputTests(BadInputWorldFixture fixture) : IClass
     private static partial Regex LogLine();
 
     private static string Shorten(string text) => text.Length > 2000 ? text[..2000] + "…" : text;
-
-    private static string RepositoryRoot()
-    {
-        for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
-            if (File.Exists(Path.Combine(directory.FullName, "ExperimentGrid.sln"))) return directory.FullName;
-        throw new InvalidOperationException("no ExperimentGrid.sln above the test binaries");
-    }
 }

@@ -1,26 +1,21 @@
 using ExperimentGrid.Core.Data;
 using ExperimentGrid.Core.Sweeps;
 using ExperimentGrid.Core.Trials;
+using ExperimentGrid.TestSupport;
 
 namespace ExperimentGrid.Core.Tests;
 
 /// <summary>The trial files under examples/, which README tells people to run with `grid train --config`, as they are.</summary>
 public sealed class TrialExampleTests
 {
-    private static string ExamplesDirectory()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "ExperimentGrid.sln"))) return Path.Combine(dir.FullName, "examples");
-        throw new DirectoryNotFoundException($"no ExperimentGrid.sln above {AppContext.BaseDirectory}");
-    }
 
-    public static TheoryData<string> Files => [.. Directory.EnumerateFiles(ExamplesDirectory(), "*.yaml").Select(f => Path.GetFileName(f)).Order()];
+    public static TheoryData<string> Files => [.. Directory.EnumerateFiles(Repository.Path("examples"), "*.yaml").Select(f => Path.GetFileName(f)).Order()];
 
     [Theory]
     [MemberData(nameof(Files))]
     public void Each_trial_file_reads_as_a_valid_spec(string file)
     {
-        var spec = TrialValues.Load(Path.Combine(ExamplesDirectory(), file)).ToSpec(file);
+        var spec = TrialValues.Load(Path.Combine(Repository.Path("examples"), file)).ToSpec(file);
         Assert.Equal(BundledModelName, spec.Model);
     }
 
@@ -36,7 +31,7 @@ public sealed class TrialExampleTests
     public void A_tuned_trial_file_is_the_trial_its_sweep_measured(string trialFile, string sweepFile, int seeds)
     {
         using var checkpoints = new TemporaryFolder();
-        var examples = ExamplesDirectory();
+        var examples = Repository.Path("examples");
         var plan = SweepSpec.Load(Path.Combine(examples, "sweeps", sweepFile)).Expand(new SweepRoots(DatasetLocator.DefaultDataRoot(), [], checkpoints.Path));
         var spec = TrialValues.Load(Path.Combine(examples, trialFile)).ToSpec(trialFile);
 

@@ -4,6 +4,7 @@ using System.Text.Json;
 using System.Text.RegularExpressions;
 using ExperimentGrid.Runtime.Hosting;
 using YamlDotNet.RepresentationModel;
+using ExperimentGrid.TestSupport;
 
 namespace ExperimentGrid.Grid.Tests;
 
@@ -44,7 +45,7 @@ internal static partial class DeployFiles
 
     public sealed record DashboardQuery(string Expr, string Legend);
 
-    public static string Root { get; } = FindRoot();
+    public static string Root => Repository.Root;
 
     public static string Path(params string[] parts) => System.IO.Path.Combine([Root, .. parts]);
 
@@ -174,13 +175,6 @@ internal static partial class DeployFiles
     /// <summary>Compose's ${NAME:-default} and ${NAME-default}, as `docker compose config` resolves them.</summary>
     public static string Interpolate(string value) =>
         Variable().Replace(value, m => Environment.GetEnvironmentVariable(m.Groups[1].Value) is { Length: > 0 } set ? set : m.Groups[2].Value);
-
-    private static string FindRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-            if (File.Exists(System.IO.Path.Combine(dir.FullName, "ExperimentGrid.sln"))) return dir.FullName;
-        throw new DirectoryNotFoundException($"no ExperimentGrid.sln above {AppContext.BaseDirectory}");
-    }
 
     [GeneratedRegex(@"\$\{(\w+):?-([^}]*)\}")]
     private static partial Regex Variable();

@@ -2,6 +2,7 @@ using ExperimentGrid.Core.Data;
 using ExperimentGrid.Core.Metrics;
 using ExperimentGrid.Core.Sweeps;
 using ExperimentGrid.Core.Trials;
+using ExperimentGrid.TestSupport;
 
 namespace ExperimentGrid.Core.Tests.Sweeps;
 
@@ -10,13 +11,6 @@ public sealed class SweepExampleTests : IDisposable
     private readonly string _checkpoints = Directory.CreateTempSubdirectory("checkpoints-").FullName;
 
     public void Dispose() => Directory.Delete(_checkpoints, recursive: true);
-
-    private static string ExamplesDirectory()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "ExperimentGrid.sln"))) return Path.Combine(dir.FullName, "examples", "sweeps");
-        throw new DirectoryNotFoundException($"no ExperimentGrid.sln above {AppContext.BaseDirectory}");
-    }
 
     /// <summary>Trials per example: the product of its grid lists, counted by hand.</summary>
     public static TheoryData<string, int, TaskKind, EvaluationMetric, ObjectiveMode> Examples => new()
@@ -39,7 +33,7 @@ public sealed class SweepExampleTests : IDisposable
     [Fact]
     public void Every_example_spec_is_listed_here()
     {
-        var files = Directory.EnumerateFiles(ExamplesDirectory()).Select(Path.GetFileName).Order();
+        var files = Directory.EnumerateFiles(Repository.Path("examples", "sweeps")).Select(Path.GetFileName).Order();
         Assert.Equal(Examples.Select(row => (string)row[0]).Order(), files);
     }
 
@@ -47,7 +41,7 @@ public sealed class SweepExampleTests : IDisposable
     [MemberData(nameof(Examples))]
     public void Each_example_expands_against_the_shared_datasets(string file, int trials, TaskKind task, EvaluationMetric metric, ObjectiveMode mode)
     {
-        var plan = SweepSpec.Load(Path.Combine(ExamplesDirectory(), file)).Expand(new SweepRoots(DatasetLocator.DefaultDataRoot(), [], _checkpoints));
+        var plan = SweepSpec.Load(Path.Combine(Repository.Path("examples", "sweeps"), file)).Expand(new SweepRoots(DatasetLocator.DefaultDataRoot(), [], _checkpoints));
 
         Assert.Equal(Path.GetFileNameWithoutExtension(file), plan.Name);
         Assert.Equal(trials, plan.Trials.Count);
@@ -59,7 +53,7 @@ public sealed class SweepExampleTests : IDisposable
     [Fact]
     public void The_freeze_example_is_the_seed_notebook_s_experiment()
     {
-        var plan = SweepSpec.Load(Path.Combine(ExamplesDirectory(), "rotten-tomatoes-freeze.yaml"))
+        var plan = SweepSpec.Load(Path.Combine(Repository.Path("examples", "sweeps"), "rotten-tomatoes-freeze.yaml"))
             .Expand(new SweepRoots(DatasetLocator.DefaultDataRoot(), [], _checkpoints));
 
         Assert.Equal(["0", "3", "5", "all"], plan.Trials.Select(t => Assert.Single(t.Hyperparameters).Value));
@@ -69,7 +63,7 @@ public sealed class SweepExampleTests : IDisposable
     [Fact]
     public void The_random_example_is_bounded_by_its_budgets_and_pruned_by_asha()
     {
-        var plan = SweepSpec.Load(Path.Combine(ExamplesDirectory(), "rotten-tomatoes-random.yaml"))
+        var plan = SweepSpec.Load(Path.Combine(Repository.Path("examples", "sweeps"), "rotten-tomatoes-random.yaml"))
             .Expand(new SweepRoots(DatasetLocator.DefaultDataRoot(), [], _checkpoints));
 
         Assert.Equal(new SweepBudget(24, TimeSpan.FromHours(2), 3), plan.Budget);
@@ -81,7 +75,7 @@ public sealed class SweepExampleTests : IDisposable
     [Fact]
     public void The_tpe_example_searches_its_five_fields_within_their_ranges_pruned_by_asha()
     {
-        var plan = SweepSpec.Load(Path.Combine(ExamplesDirectory(), "rotten-tomatoes-tpe.yaml"))
+        var plan = SweepSpec.Load(Path.Combine(Repository.Path("examples", "sweeps"), "rotten-tomatoes-tpe.yaml"))
             .Expand(new SweepRoots(DatasetLocator.DefaultDataRoot(), [], _checkpoints));
 
         Assert.Equal(new TpeSettings(10, 24, 0.1), plan.Searcher);
