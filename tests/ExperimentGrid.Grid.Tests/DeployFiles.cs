@@ -3,8 +3,8 @@ using System.Net;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using ExperimentGrid.Runtime.Hosting;
-using YamlDotNet.RepresentationModel;
 using ExperimentGrid.TestSupport;
+using YamlDotNet.RepresentationModel;
 
 namespace ExperimentGrid.Grid.Tests;
 
