@@ -39,9 +39,6 @@ public sealed record TrialDefinition(
     [property: Id(7)] int CheckpointEvery,
     [property: Id(8)] IReadOnlyList<SweepObjective>? Objectives = null)
 {
-    /// <summary>Every objective the sweep judges by, the first being <see cref="Objective"/>.</summary>
-    public IReadOnlyList<SweepObjective> AllObjectives => Objectives is { Count: > 0 } all ? all : [Objective];
-
     public string Key => TrialKeys.Format(SweepId, TrialId);
 }
 

@@ -113,16 +113,12 @@ public sealed class SearchSpace : IReadOnlyList<SweepTrial>
         return (int)(index * _samples * _seeds.Count);
     }
 
-    internal int GridAxes => _grid.Count;
-
     /// <summary>Each grid: axis's values, in the spec's order: to an adaptive searcher, categories to choose from.</summary>
     internal IReadOnlyList<IReadOnlyList<Setting>> Grid => _grid;
 
     internal IReadOnlyList<RandomAxis> Random => _random;
 
     internal int SearchSeed => _searchSeed;
-
-    internal int GridValues(int axis) => _grid[axis].Count;
 
     /// <summary>
     /// A draw's own generator seed, mixed from the search seed and the draw's index (SplitMix64's finaliser): a draw

@@ -369,8 +369,8 @@ internal sealed class SweepExpansion(SweepSpec spec, string source, SourceLines 
     {
         const int firstConfigurations = 100;
         var indices = new SortedSet<int>(Enumerable.Range(0, Math.Min(firstConfigurations, space.Count)));
-        for (var axis = 0; axis < space.GridAxes; axis++)
-            for (var value = 0; value < space.GridValues(axis); value++) indices.Add(space.IndexVarying(axis, value));
+        for (var axis = 0; axis < space.Grid.Count; axis++)
+            for (var value = 0; value < space.Grid[axis].Count; value++) indices.Add(space.IndexVarying(axis, value));
         return indices;
     }
 
