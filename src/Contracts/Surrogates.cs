@@ -1,5 +1,6 @@
 using System.Text.Json;
 using ExperimentGrid.Core.Metrics;
+using ExperimentGrid.Core.Modeling;
 using ExperimentGrid.Core.Sweeps;
 using ExperimentGrid.Core.Training;
 using ExperimentGrid.Core.Trials;
@@ -90,4 +91,16 @@ public sealed class TrainingProgressConverter : IConverter<TrainingProgress, Tra
 
     public TrainingProgressSurrogate ConvertToSurrogate(in TrainingProgress v) =>
         new(v.Epoch, v.Epochs, v.Step, v.TotalSteps, v.Loss, v.LearningRate, v.SamplesPerSecond, v.TokensPerSecond, v.Elapsed, v.MicroBatchSize);
+}
+
+/// <summary>A freeze depth as trial files write it: a layer count or "all".</summary>
+[GenerateSerializer, Immutable]
+public readonly record struct FreezeDepthSurrogate([property: Id(0)] string Text);
+
+[RegisterConverter]
+public sealed class FreezeDepthConverter : IConverter<FreezeDepth, FreezeDepthSurrogate>
+{
+    public FreezeDepth ConvertFromSurrogate(in FreezeDepthSurrogate surrogate) => FreezeDepth.Parse(surrogate.Text);
+
+    public FreezeDepthSurrogate ConvertToSurrogate(in FreezeDepth value) => new(value.ToString());
 }

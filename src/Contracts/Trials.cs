@@ -1,4 +1,5 @@
 using ExperimentGrid.Core.Metrics;
+using ExperimentGrid.Core.Modeling;
 using ExperimentGrid.Core.Sweeps;
 using ExperimentGrid.Core.Training;
 using ExperimentGrid.Core.Trials;
@@ -37,7 +38,8 @@ public sealed record TrialDefinition(
     [property: Id(5)] int MaxAttempts,
     [property: Id(6)] int Epochs,
     [property: Id(7)] int CheckpointEvery,
-    [property: Id(8)] IReadOnlyList<SweepObjective>? Objectives = null)
+    [property: Id(8)] IReadOnlyList<SweepObjective>? Objectives = null,
+    [property: Id(9)] IReadOnlyList<FreezeDepth>? SweepFreezeDepths = null)
 {
     public string Key => TrialKeys.Format(SweepId, TrialId);
 }

@@ -38,6 +38,15 @@ public sealed class GridOptions
     /// <summary>How many ended sweeps /metrics keeps showing, besides every running one (the latest to end).</summary>
     public int MetricsEndedSweeps { get; set; } = 20;
 
+    /// <summary>Where trials share tokenized data and frozen-prefix activations; in a cluster, best a directory every silo reaches.</summary>
+    public string CacheRoot { get; set; } = Core.Caching.WorkCache.DefaultRoot;
+
+    /// <summary>The cache's size limit; above it, the least recently used entries are evicted.</summary>
+    public long CacheMaxBytes { get; set; } = Core.Caching.WorkCache.DefaultMaxBytes;
+
+    /// <summary>How long a silo counts as holding a frozen prefix it used, for placing the trials that need it.</summary>
+    public TimeSpan PrefixAffinityWindow { get; set; } = TimeSpan.FromMinutes(30);
+
     /// <summary>How long an idle slot waits before asking the queue again.</summary>
     public TimeSpan IdlePollInterval { get; set; } = TimeSpan.FromSeconds(1);
 }

@@ -1,7 +1,10 @@
+using ExperimentGrid.Core.Caching;
 using ExperimentGrid.Core.Training;
 using ExperimentGrid.Grains;
 using ExperimentGrid.Runtime.Slots;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 
 namespace ExperimentGrid.Runtime;
 
@@ -12,7 +15,16 @@ public static class GridRuntimeExtensions
     {
         silo.Services.Configure(configure);
         silo.Services.AddSingleton(new SlotActivity(slots));
-        silo.Services.AddSingleton(new TrainableFactory(TrialRunner.Create));
+        silo.Services.AddSingleton(sp =>
+        {
+            var grid = sp.GetRequiredService<IOptions<GridOptions>>().Value;
+            return new WorkCache(grid.CacheRoot, grid.CacheMaxBytes, sp.GetRequiredService<ILoggerFactory>().CreateLogger<WorkCache>());
+        });
+        silo.Services.AddSingleton(sp =>
+        {
+            var cache = sp.GetRequiredService<WorkCache>();
+            return new TrainableFactory((spec, logger, progress) => TrialRunner.Create(spec, logger, progress, cache));
+        });
         silo.Services.AddSingleton<SlotWorkers>();
         silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => sp.GetRequiredService<SlotWorkers>());
         silo.Services.AddSingleton<GridView>();

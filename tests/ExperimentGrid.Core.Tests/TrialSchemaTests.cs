@@ -30,7 +30,7 @@ public sealed partial class TrialSchemaTests : IDisposable
         [
             "Task", "Model", "Dataset", "DataRoot", "TextColumn", "LabelColumn", "TrainSplit", "EvalSplit", "TestSplit", "TrainLimit", "EvalLimit",
             "LabelNames", "Epochs", "LearningRate", "BatchSize", "MicroBatchSize", "EvalBatchSize", "WeightDecay", "WarmupRatio", "MaxGradNorm",
-            "Seed", "MaxLength", "Freeze", "Device", "Precision", "Tf32", "Masking", "MlmProbability", "SamplesPerClass", "Iterations",
+            "Seed", "MaxLength", "Freeze", "PrefixCache", "Device", "Precision", "Tf32", "Masking", "MlmProbability", "SamplesPerClass", "Iterations",
         ];
         Assert.Equal(properties.Order(), typeof(TrialSpec).GetProperties().Select(p => p.Name).Order());
         Assert.Equal(

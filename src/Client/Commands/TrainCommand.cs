@@ -9,6 +9,9 @@ namespace ExperimentGrid.Client.Commands;
 
 internal static class TrainCommand
 {
+    /// <summary>The cache a silo on this machine uses by default, so `grid train` and the embedded grid share prefixes.</summary>
+    private static Core.Caching.WorkCache MachineCache => new(Core.Caching.WorkCache.DefaultRoot, Core.Caching.WorkCache.DefaultMaxBytes);
+
     public static Command Build()
     {
         var trial = new TrialOptions();
@@ -49,7 +52,7 @@ internal static class TrainCommand
                     logger.LogInformation("epoch {Epoch}/{Epochs} step {Step}/{Total} loss {Loss:F4} lr {Lr:G3} {Samples:F1} samples/s {Tokens:F0} tokens/s",
                         p.Epoch, p.Epochs, p.Step, p.TotalSteps, p.Loss, p.LearningRate, p.SamplesPerSecond, p.TokensPerSecond);
             });
-            return TrialRunner.Run(spec, outDir, logger, lines, cancellation);
+            return TrialRunner.Run(spec, outDir, logger, lines, MachineCache, cancellation);
         }
 
         TrialResult? result = null;
@@ -67,7 +70,7 @@ internal static class TrainCommand
                     bar.Value = p.Step;
                     bar.Description = $"epoch {p.Epoch}/{p.Epochs} step {p.Step}/{p.TotalSteps} loss {p.Loss:F4} {p.SamplesPerSecond:F1} samples/s {p.TokensPerSecond:F0} tok/s";
                 });
-                result = TrialRunner.Run(spec, outDir, liveLogger, live, cancellation);
+                result = TrialRunner.Run(spec, outDir, liveLogger, live, MachineCache, cancellation);
             });
         return result!;
     }

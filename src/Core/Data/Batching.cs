@@ -17,6 +17,9 @@ public sealed class Batch : IDisposable
     public required Tensor Labels { get; init; }
     public int Size { get; init; }
 
+    /// <summary>The frozen prefix's output for this batch, [real tokens, hidden], where a cache holds it.</summary>
+    public Tensor? CachedPrefix { get; set; }
+
     /// <summary>Real (non-padding) tokens in the batch.</summary>
     public long Tokens { get; init; }
 
@@ -32,6 +35,7 @@ public sealed class Batch : IDisposable
         AttentionMask.Dispose();
         TokenTypeIds.Dispose();
         Labels.Dispose();
+        CachedPrefix?.Dispose();
     }
 }
 

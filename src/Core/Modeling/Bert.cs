@@ -325,6 +325,9 @@ public sealed class BertModel : Module<Tensor, Tensor, Tensor, Tensor>
         using (no_grad()) embeddings.WordEmbeddings.weight![config.PadTokenId].zero_();
     }
 
+    /// <summary>The frozen prefix's output for the next forward pass, read from a cache instead of computed.</summary>
+    private Tensor? _cachedPrefix;
+
     /// <returns>last_hidden_state, [batch, tokens, hidden]; zeros at padded positions.</returns>
     public override Tensor forward(Tensor inputIds, Tensor attentionMask, Tensor tokenTypeIds)
     {
@@ -332,7 +335,14 @@ public sealed class BertModel : Module<Tensor, Tensor, Tensor, Tensor>
         var layout = TokenLayout.Of(attentionMask);
         var frozenLayers = Freeze.FrozenLayerCount(Config.NumHiddenLayers);
         Tensor hidden;
-        if (Freeze.FreezesEmbeddings)
+        if (_cachedPrefix is { } cached)
+        {
+            var realTokens = layout.RealTokens?.shape[0] ?? layout.Batch * layout.Tokens;
+            if (cached.shape[0] != realTokens || cached.shape[1] != Config.HiddenSize)
+                throw new InvalidOperationException($"the cached prefix has {cached.shape[0]} rows of {cached.shape[1]}; the batch has {realTokens} tokens of {Config.HiddenSize}");
+            hidden = cached.alias();
+        }
+        else if (Freeze.FreezesEmbeddings)
         {
             using (no_grad())
             {
@@ -344,6 +354,40 @@ public sealed class BertModel : Module<Tensor, Tensor, Tensor, Tensor>
             hidden = layout.Pack(embeddings.call(inputIds, tokenTypeIds));
         }
         return layout.Unpack(encoder.RunLayers(hidden, layout, frozenLayers, Config.NumHiddenLayers)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Makes forward passes take <paramref name="packedOutput"/>, [real tokens, hidden], as the output of the frozen
+    /// embeddings and layers, until the result is disposed. The prefix runs without dropout or gradients, so its output
+    /// is a function of the input alone, which is what lets a cache stand in for it.
+    /// </summary>
+    public IDisposable UseCachedPrefix(Tensor packedOutput)
+    {
+        if (!Freeze.FreezesEmbeddings) throw new InvalidOperationException("nothing is frozen, so there is no prefix to take from a cache.");
+        _cachedPrefix = packedOutput;
+        return new CachedPrefixScope(this);
+    }
+
+    private sealed class CachedPrefixScope(BertModel model) : IDisposable
+    {
+        public void Dispose() => model._cachedPrefix = null;
+    }
+
+    /// <summary>The embeddings of a batch, packed to its real tokens: the input of the first encoder layer.</summary>
+    public Tensor EmbedFrozen(Tensor inputIds, Tensor tokenTypeIds, TokenLayout layout)
+    {
+        if (!Freeze.FreezesEmbeddings) throw new InvalidOperationException("the embeddings are trained, so their output changes with every step.");
+        using var noGrad = no_grad();
+        return layout.Pack(embeddings.call(inputIds, tokenTypeIds));
+    }
+
+    /// <summary>Runs frozen layers [from, to) on packed hidden states, without gradients.</summary>
+    public Tensor RunFrozenLayers(Tensor hidden, TokenLayout layout, int from, int to)
+    {
+        if (to > Freeze.FrozenLayerCount(Config.NumHiddenLayers))
+            throw new InvalidOperationException($"layer {to - 1} is trained, so its output changes with every step (freeze {Freeze}).");
+        using var noGrad = no_grad();
+        return encoder.RunLayers(hidden, layout, from, to);
     }
 
     public Tensor Pool(Tensor lastHiddenState)

@@ -113,6 +113,17 @@ public sealed class SearchSpace : IReadOnlyList<SweepTrial>
         return (int)(index * _samples * _seeds.Count);
     }
 
+    /// <summary>
+    /// The freeze depths the space's trials may ask for, where freeze is varied (a grid axis or a random choice);
+    /// empty where every trial has the same depth. A trial computing a deep frozen prefix stores these shallower ones.
+    /// </summary>
+    public IReadOnlyList<Modeling.FreezeDepth> FreezeDepths =>
+    [
+        .. _grid.SelectMany(axis => axis).Select(setting => setting.Value)
+            .Concat(_random.Where(axis => axis.Distribution is ChoiceDistribution).SelectMany(axis => ((ChoiceDistribution)axis.Distribution).Options.Select(o => o.Value)))
+            .OfType<Modeling.FreezeDepth>().Distinct(),
+    ];
+
     /// <summary>Each grid: axis's values, in the spec's order: to an adaptive searcher, categories to choose from.</summary>
     internal IReadOnlyList<IReadOnlyList<Setting>> Grid => _grid;
 

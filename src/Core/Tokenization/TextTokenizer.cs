@@ -23,6 +23,11 @@ public sealed class TextTokenizer
     public int UnknownId => _tokenizer.UnknownTokenId;
     public int VocabularySize => _vocabulary.Length;
 
+    /// <summary>What decides how text becomes ids (vocabulary, casing): equal fingerprints tokenize alike, for the tokenized-data cache.</summary>
+    public string Fingerprint => _fingerprint ??= Caching.CacheStore.Key([$"lower={LowerCase}", .. _vocabulary]);
+
+    private string? _fingerprint;
+
     private TextTokenizer(string[] vocabulary, bool lowerCase, int modelMaxLength)
     {
         _vocabulary = vocabulary;

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json;
+using ExperimentGrid.Core.Caching;
 using ExperimentGrid.Core.Data;
 using ExperimentGrid.Core.Metrics;
 using ExperimentGrid.Core.Modeling;
@@ -19,6 +20,7 @@ namespace ExperimentGrid.Core.Training;
 /// </summary>
 public abstract class EncoderTrainable<TModel, TExample> : ISupervisedTrainable
     where TModel : nn.Module<Tensor, Tensor, Tensor, Tensor>, IEncoderHead
+    where TExample : class
 {
     private readonly List<LossPoint> _lossCurve = [];
     private readonly IProgress<TrainingProgress>? _progress;
@@ -28,16 +30,23 @@ public abstract class EncoderTrainable<TModel, TExample> : ISupervisedTrainable
     private TextTokenizer? _tokenizer;
     private IReadOnlyList<TExample> _train = [];
     private int _stepsPerEpoch;
+    private readonly WorkCache? _cache;
+    private FrozenPrefixCache<TExample>? _prefix;
 
-    protected EncoderTrainable(TrialSpec spec, ILogger? logger, IProgress<TrainingProgress>? progress)
+    /// <param name="cache">Where frozen-prefix outputs are shared with other trials; null computes them every time.</param>
+    protected EncoderTrainable(TrialSpec spec, ILogger? logger, IProgress<TrainingProgress>? progress, WorkCache? cache = null)
     {
         Spec = spec;
         Logger = logger ?? NullLogger.Instance;
         _progress = progress;
+        _cache = cache;
     }
 
     public TrialSpec Spec { get; }
     protected ILogger Logger { get; }
+
+    /// <summary>Work shared with other trials (tokenized splits, frozen prefixes); null shares nothing.</summary>
+    protected WorkCache? Cache => _cache;
     protected Device Device { get; private set; } = CPU;
     public int Epochs => Spec.Epochs;
     public int CompletedEpochs { get; private set; }
@@ -74,7 +83,34 @@ public abstract class EncoderTrainable<TModel, TExample> : ISupervisedTrainable
     /// <summary>The examples of one epoch; a task that redraws its inputs per epoch (masking) overrides it.</summary>
     protected virtual IReadOnlyList<TExample> TrainingExamples(int epoch) => _train;
 
-    protected Tensor Forward(Batch batch) => Model.call(batch.InputIds, batch.AttentionMask, batch.TokenTypeIds);
+    /// <summary>
+    /// An example's token ids, for a task whose examples are fixed sequences: their frozen prefix can then be read from
+    /// the cache. Null (the default) computes the prefix in every forward pass.
+    /// </summary>
+    protected virtual Func<TExample, int[]>? FixedTokenIds => null;
+
+    protected Tensor Forward(Batch batch)
+    {
+        using var cached = batch.CachedPrefix is { } prefix ? Model.Bert.UseCachedPrefix(prefix) : null;
+        return Model.call(batch.InputIds, batch.AttentionMask, batch.TokenTypeIds);
+    }
+
+    /// <summary>The task's batch, with its frozen prefix's output attached where the cache has it.</summary>
+    private Batch CollateWithPrefix(IReadOnlyList<TExample> examples)
+    {
+        var batch = Collate(examples);
+        if (_prefix?.Rows(examples) is not { } rows) return batch;
+        batch.CachedPrefix = rows.to(Device);
+        if (!ReferenceEquals(batch.CachedPrefix, rows)) rows.Dispose();
+        return batch;
+    }
+
+    /// <summary>Registers an evaluation split's examples with the prefix cache (a no-op without one) and returns them.</summary>
+    protected IReadOnlyList<TExample> WithCachedPrefix(IReadOnlyList<TExample> examples, string split)
+    {
+        _prefix?.Register(examples, split, EvalBatchSize);
+        return examples;
+    }
 
     /// <summary>Metrics on the evaluation split, after every epoch.</summary>
     protected abstract EvaluationMetrics Validate();
@@ -111,8 +147,22 @@ public abstract class EncoderTrainable<TModel, TExample> : ISupervisedTrainable
         _stepsPerEpoch = (_train.Count + Spec.BatchSize - 1) / Spec.BatchSize;
         // SetFit with its body frozen has no parameter to optimize and no step to take: its head is fitted apart.
         _optimizer = _train.Count > 0 ? Optimization.AdamW(_model, Spec.LearningRate, Spec.WeightDecay) : null;
+        UseFrozenPrefixCache();
         Logger.LogInformation("{Train} training and {Eval} evaluation examples, freeze {Freeze}, {Trainable:N0} of {Total:N0} parameters trainable, on {Device} in {Precision}",
             _train.Count, validationExamples, freeze, TrainableParameters, TotalParameters, Device, EnumNames.Name(Spec.Precision));
+    }
+
+    private void UseFrozenPrefixCache()
+    {
+        if (!Spec.Freeze.FreezesEmbeddings) return;
+        var whyNot = FrozenPrefix.WhyNot(Spec) ?? (_cache is null ? "no cache was given" : FixedTokenIds is null ? "its inputs change" : null);
+        if (whyNot is not null)
+        {
+            Logger.LogInformation("The frozen prefix runs in every forward pass: {Reason}", whyNot);
+            return;
+        }
+        _prefix = new FrozenPrefixCache<TExample>(_cache!, Model.Bert, Spec, Collate, FixedTokenIds!, Logger);
+        _prefix.Register(_train, Spec.TrainSplit, EvalBatchSize);
     }
 
     public EpochResult Step(CancellationToken cancellationToken = default)
@@ -174,7 +224,7 @@ public abstract class EncoderTrainable<TModel, TExample> : ISupervisedTrainable
                 var loss = Optimization.TrainingStep(examples.Chunk(micro).Select(chunk => (Func<LossSum>)(() =>
                 {
                     OutOfMemory.BeforeForward?.Invoke(new ForwardPass(Spec, Training: true, GlobalStep + 1, chunk.Length));
-                    using var batch = Collate(chunk);
+                    using var batch = CollateWithPrefix(chunk);
                     tokens += batch.Tokens;
                     return new LossSum(LossSum(batch), batch.Targets);
                 })), _optimizer!, Spec.MaxGradNorm);
@@ -224,7 +274,7 @@ public abstract class EncoderTrainable<TModel, TExample> : ISupervisedTrainable
 
     /// <summary>Runs <paramref name="score"/> over length-sorted batches in eval mode without autograd.</summary>
     protected void ForEachEvaluationBatch(IReadOnlyList<TExample> examples, Func<TExample, int> length, Action<int[], Batch> score) =>
-        ForEachEvaluationBatch(examples, length, Collate, score);
+        ForEachEvaluationBatch(examples, length, CollateWithPrefix, score);
 
     protected void ForEachEvaluationBatch<T>(IReadOnlyList<T> examples, Func<T, int> length, Func<IReadOnlyList<T>, Batch> collate, Action<int[], Batch> score)
     {
@@ -317,6 +367,7 @@ public abstract class EncoderTrainable<TModel, TExample> : ISupervisedTrainable
 
     public void Dispose()
     {
+        _prefix?.Dispose();
         _optimizer?.Dispose();
         _model?.Dispose();
         GC.SuppressFinalize(this);

@@ -1,3 +1,4 @@
+using ExperimentGrid.Core.Caching;
 using ExperimentGrid.Core.Data;
 using ExperimentGrid.Core.Metrics;
 using ExperimentGrid.Core.Modeling;
@@ -9,8 +10,8 @@ using static TorchSharp.torch;
 namespace ExperimentGrid.Core.Training;
 
 /// <summary>Sequence classification (BertForSequenceClassification) with a freeze depth, as one trainable.</summary>
-public sealed class TextClassificationTrainable(TrialSpec spec, ILogger? logger = null, IProgress<TrainingProgress>? progress = null)
-    : EncoderTrainable<BertForSequenceClassification, EncodedExample>(spec, logger, progress)
+public sealed class TextClassificationTrainable(TrialSpec spec, ILogger? logger = null, IProgress<TrainingProgress>? progress = null, WorkCache? cache = null)
+    : EncoderTrainable<BertForSequenceClassification, EncodedExample>(spec, logger, progress, cache)
 {
     private List<EncodedExample> _validation = [];
 
@@ -32,11 +33,13 @@ public sealed class TextClassificationTrainable(TrialSpec spec, ILogger? logger 
         CheckLabels(eval, Spec.EvalSplit);
         config.SetLabels(names);
         Logger.LogInformation("{Labels} labels", LabelCount);
-        _validation = Encode(eval);
-        return (Encode(train), _validation.Count);
+        _validation = Encode(eval, Spec.EvalSplit);
+        return (Encode(train, Spec.TrainSplit), _validation.Count);
     }
 
     protected override BertForSequenceClassification CreateModel(BertConfig config) => new(config, LabelCount);
+
+    protected override Func<EncodedExample, int[]> FixedTokenIds => example => example.Ids;
 
     protected override Batch Collate(IReadOnlyList<EncodedExample> examples) => Batching.Collate(examples, Tokenizer.PadId, Device);
 
@@ -46,10 +49,10 @@ public sealed class TextClassificationTrainable(TrialSpec spec, ILogger? logger 
     {
         var examples = Subset.Random(ReadSplit(split), limit, Spec.Seed);
         CheckLabels(examples, split);
-        return Evaluate(Encode(examples));
+        return Evaluate(WithCachedPrefix(Encode(examples, split), split));
     }
 
-    protected override ClassificationMetrics Validate() => Evaluate(_validation);
+    protected override ClassificationMetrics Validate() => Evaluate(WithCachedPrefix(_validation, Spec.EvalSplit));
 
     public ClassificationMetrics Evaluate(IReadOnlyList<EncodedExample> examples) => Evaluating(() =>
     {
@@ -65,12 +68,37 @@ public sealed class TextClassificationTrainable(TrialSpec spec, ILogger? logger 
         return ClassificationMetrics.Compute(predictions, [.. examples.Select(e => e.Label)], LabelCount, lossSum / examples.Count);
     });
 
-    private IReadOnlyList<TextExample> ReadSplit(string split) =>
-        TextClassificationData.Read(SplitPath(split, DatasetLocator.Extensions), Spec.TextColumn, Spec.LabelColumn);
+    /// <summary>Each split's rows, read once, and their token ids by row (equal rows tokenize alike).</summary>
+    private readonly Dictionary<string, (IReadOnlyList<TextExample> Rows, Dictionary<TextExample, int[]>? Ids)> _splits = [];
+
+    private IReadOnlyList<TextExample> ReadSplit(string split)
+    {
+        if (!_splits.TryGetValue(split, out var read))
+            _splits[split] = read = (TextClassificationData.Read(SplitPath(split, DatasetLocator.Extensions), Spec.TextColumn, Spec.LabelColumn), null);
+        return read.Rows;
+    }
+
+    private Dictionary<TextExample, int[]> TokenIds(string split)
+    {
+        var (rows, ids) = _splits[split];
+        if (ids is not null) return ids;
+        var encoded = TokenizedData.Encode(Cache!, Tokenizer, MaxLength, SplitPath(split, DatasetLocator.Extensions), $"text column {Spec.TextColumn}",
+            rows, row => (Tokenizer.Encode(row.Text, MaxLength), null), Logger);
+        ids = [];
+        for (var i = 0; i < rows.Count; i++) ids.TryAdd(rows[i], encoded[i].Ids);
+        _splits[split] = (rows, ids);
+        return ids;
+    }
 
     private void CheckLabels(IReadOnlyList<TextExample> examples, string split) =>
         ClassLabels.Check(examples, LabelCount, SplitPath(split, DatasetLocator.Extensions), Spec);
 
-    private List<EncodedExample> Encode(IReadOnlyList<TextExample> examples) =>
-        [.. examples.Select(e => new EncodedExample(Tokenizer.Encode(e.Text, MaxLength), e.Label))];
+    /// <summary>Examples read from <paramref name="split"/> (or a slice of them) with their token ids.</summary>
+    private List<EncodedExample> Encode(IReadOnlyList<TextExample> examples, string split)
+    {
+        // Without a cache to keep them for later trials, only the examples used are worth encoding.
+        if (Cache is null) return [.. examples.Select(e => new EncodedExample(Tokenizer.Encode(e.Text, MaxLength), e.Label))];
+        var ids = TokenIds(split);
+        return [.. examples.Select(e => new EncodedExample(ids[e], e.Label))];
+    }
 }

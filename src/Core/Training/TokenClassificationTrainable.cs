@@ -1,3 +1,4 @@
+using ExperimentGrid.Core.Caching;
 using ExperimentGrid.Core.Data;
 using ExperimentGrid.Core.Metrics;
 using ExperimentGrid.Core.Modeling;
@@ -11,8 +12,8 @@ namespace ExperimentGrid.Core.Training;
 /// Token classification (NER) with BertForTokenClassification. Labels come from the training data (IOB2) and are
 /// stored in config.json; evaluation is entity-level, over the labelled word pieces as the seed notebook scores them.
 /// </summary>
-public sealed class TokenClassificationTrainable(TrialSpec spec, ILogger? logger = null, IProgress<TrainingProgress>? progress = null)
-    : EncoderTrainable<BertForTokenClassification, EncodedTokens>(spec, logger, progress)
+public sealed class TokenClassificationTrainable(TrialSpec spec, ILogger? logger = null, IProgress<TrainingProgress>? progress = null, WorkCache? cache = null)
+    : EncoderTrainable<BertForTokenClassification, EncodedTokens>(spec, logger, progress, cache)
 {
     private IReadOnlyList<string> _labels = [];
     private Dictionary<string, int> _labelIds = [];
@@ -24,9 +25,9 @@ public sealed class TokenClassificationTrainable(TrialSpec spec, ILogger? logger
     {
         var trainPath = SplitPath(Spec.TrainSplit, TokenClassificationData.Extensions);
         var evalPath = SplitPath(Spec.EvalSplit, TokenClassificationData.Extensions);
-        var train = Subset.Random(TokenClassificationData.Read(trainPath), Spec.TrainLimit, Spec.Seed);
-        var eval = Subset.Random(TokenClassificationData.Read(evalPath), Spec.EvalLimit, Spec.Seed);
-        _labels = Spec.LabelNames ?? TokenClassificationData.LabelSet(TokenClassificationData.Read(trainPath));
+        var train = Subset.Random(Read(trainPath), Spec.TrainLimit, Spec.Seed);
+        var eval = Subset.Random(Read(evalPath), Spec.EvalLimit, Spec.Seed);
+        _labels = Spec.LabelNames ?? TokenClassificationData.LabelSet(Read(trainPath));
         _labelIds = _labels.Select((label, id) => (label, id)).ToDictionary(p => p.label, p => p.id);
         config.SetLabels(_labels);
         Logger.LogInformation("{Count} labels: {Labels}", _labels.Count, string.Join(", ", _labels));
@@ -35,6 +36,8 @@ public sealed class TokenClassificationTrainable(TrialSpec spec, ILogger? logger
     }
 
     protected override BertForTokenClassification CreateModel(BertConfig config) => new(config, _labels.Count);
+
+    protected override Func<EncodedTokens, int[]> FixedTokenIds => example => example.Ids;
 
     protected override Batch Collate(IReadOnlyList<EncodedTokens> examples) => Batching.CollateTokens(examples, Tokenizer.PadId, Device);
 
@@ -48,10 +51,10 @@ public sealed class TokenClassificationTrainable(TrialSpec spec, ILogger? logger
     public override EntityMetrics EvaluateSplit(string split, int? limit = null)
     {
         var path = SplitPath(split, TokenClassificationData.Extensions);
-        return Evaluate(Encode(Subset.Random(TokenClassificationData.Read(path), limit, Spec.Seed), path));
+        return Evaluate(WithCachedPrefix(Encode(Subset.Random(Read(path), limit, Spec.Seed), path), split));
     }
 
-    protected override EntityMetrics Validate() => Evaluate(_validation);
+    protected override EntityMetrics Validate() => Evaluate(WithCachedPrefix(_validation, Spec.EvalSplit));
 
     public EntityMetrics Evaluate(IReadOnlyList<EncodedTokens> examples) => Evaluating(() =>
     {
@@ -79,6 +82,30 @@ public sealed class TokenClassificationTrainable(TrialSpec spec, ILogger? logger
         return EntityMetrics.Compute(predicted, references, lossSum / Math.Max(1, labelled));
     });
 
-    private List<EncodedTokens> Encode(IReadOnlyList<TaggedSentence> sentences, string path) =>
-        [.. sentences.Select(s => TokenClassificationData.Align(s, Tokenizer, _labelIds, MaxLength, path))];
+    /// <summary>Each file's sentences, read once, and their aligned ids and labels by sentence.</summary>
+    private readonly Dictionary<string, (IReadOnlyList<TaggedSentence> Rows, Dictionary<TaggedSentence, EncodedTokens>? Encoded)> _files = [];
+
+    private IReadOnlyList<TaggedSentence> Read(string path)
+    {
+        if (!_files.TryGetValue(path, out var read)) _files[path] = read = (TokenClassificationData.Read(path), null);
+        return read.Rows;
+    }
+
+    private List<EncodedTokens> Encode(IReadOnlyList<TaggedSentence> sentences, string path)
+    {
+        if (Cache is null) return [.. sentences.Select(s => TokenClassificationData.Align(s, Tokenizer, _labelIds, MaxLength, path))];
+        var (rows, encoded) = _files[path];
+        if (encoded is null)
+        {
+            var aligned = TokenizedData.Encode(Cache, Tokenizer, MaxLength, path, $"tags {string.Join(",", _labels)}", rows, sentence =>
+            {
+                var tokens = TokenClassificationData.Align(sentence, Tokenizer, _labelIds, MaxLength, path);
+                return (tokens.Ids, tokens.Labels);
+            }, Logger);
+            encoded = new(ReferenceEqualityComparer.Instance);
+            for (var i = 0; i < rows.Count; i++) encoded[rows[i]] = new EncodedTokens(aligned[i].Ids, aligned[i].Labels!);
+            _files[path] = (rows, encoded);
+        }
+        return [.. sentences.Select(s => encoded[s])];
+    }
 }

@@ -16,10 +16,12 @@ public static class TrialRunner
 {
     public const string MetricsFile = "metrics.json";
 
+    /// <param name="cache">Shares work with earlier and later runs (a frozen prefix); null computes everything.</param>
     public static TrialResult Run(TrialSpec spec, string? outputDirectory, ILogger? logger = null,
-        IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
+        IProgress<TrainingProgress>? progress = null, Caching.WorkCache? cache = null, CancellationToken cancellationToken = default)
     {
-        using var session = TrialSession.Open(spec, new TrialSessionOptions { ModelDirectory = outputDirectory }, Create, logger ?? NullLogger.Instance);
+        using var session = TrialSession.Open(spec, new TrialSessionOptions { ModelDirectory = outputDirectory },
+            (s, l, p) => Create(s, l, p, cache), logger ?? NullLogger.Instance);
         var result = session.Run(new ProgressObserver(progress), cancellation: cancellationToken)
             ?? throw new UnreachableException("a run that is never paused, drained or refused ends with its result.");
         if (outputDirectory is not null)
@@ -38,10 +40,14 @@ public static class TrialRunner
     }
 
     /// <summary>The trainable for the spec's task, not yet set up: the <see cref="TrainableFactory"/> every session uses outside tests.</summary>
-    public static ISupervisedTrainable Create(TrialSpec spec, ILogger? logger, IProgress<TrainingProgress>? progress) => spec.Task switch
+    public static ISupervisedTrainable Create(TrialSpec spec, ILogger? logger, IProgress<TrainingProgress>? progress) =>
+        Create(spec, logger, progress, null);
+
+    /// <summary>The trainable for the spec's task, sharing work with other trials through <paramref name="cache"/> where not null.</summary>
+    public static ISupervisedTrainable Create(TrialSpec spec, ILogger? logger, IProgress<TrainingProgress>? progress, Caching.WorkCache? cache) => spec.Task switch
     {
-        TaskKind.TextClassification => new TextClassificationTrainable(spec, logger, progress),
-        TaskKind.TokenClassification => new TokenClassificationTrainable(spec, logger, progress),
+        TaskKind.TextClassification => new TextClassificationTrainable(spec, logger, progress, cache),
+        TaskKind.TokenClassification => new TokenClassificationTrainable(spec, logger, progress, cache),
         TaskKind.MaskedLm => new MaskedLmTrainable(spec, logger, progress),
         TaskKind.SetFit => new SetFitTrainable(spec, logger, progress),
         _ => throw new ArgumentOutOfRangeException(nameof(spec), spec.Task, "unknown task"),

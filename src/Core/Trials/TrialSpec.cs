@@ -83,6 +83,10 @@ public sealed record TrialSpec
     [TrialField("Freeze the embeddings and the bottom k encoder layers (k), or everything but the head (all; for setfit, no contrastive training: the head alone is fitted on the model's embeddings).")]
     public FreezeDepth Freeze { get; init; } = FreezeDepth.None;
 
+    /// <remarks>On by default: it changes no result beyond floating-point noise; off, for comparison or to save disk.</remarks>
+    [TrialField("Read the frozen prefix's outputs (embeddings and the bottom freeze layers) from the shared cache, computed once for every trial and epoch with the same model and data, instead of running it in every forward pass (text and token classification, fp32).")]
+    public bool PrefixCache { get; init; } = true;
+
     /// <remarks>Not sweepable: a sweep's trials run on the device of the slot that takes them.</remarks>
     [TrialField("auto, cpu, cuda or cuda:N.", Sweepable = false, Check = nameof(KnownDevice))]
     public string Device { get; init; } = "auto";

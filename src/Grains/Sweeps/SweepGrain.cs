@@ -472,5 +472,6 @@ public sealed class SweepGrain(
         _plan.Retries + 1,
         suggestion.Spec!.Epochs,
         _plan.CheckpointEvery,
-        _plan.Objectives.Count > 1 ? [.. _plan.Objectives] : null);
+        _plan.Objectives.Count > 1 ? [.. _plan.Objectives] : null,
+        _plan.Trials.FreezeDepths is { Count: > 1 } depths ? depths : null);
 }

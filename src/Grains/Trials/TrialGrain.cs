@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using ExperimentGrid.Contracts;
+using ExperimentGrid.Core.Caching;
 using ExperimentGrid.Core.Sweeps;
 using ExperimentGrid.Core.Training;
 using ExperimentGrid.Grains.Leaderboard;
@@ -55,7 +56,7 @@ public sealed class TrialGrain(
             await state.WriteOrDeactivateAsync(this);
             await this.RegisterOrUpdateReminder(WatchReminder, options.Value.WatchPeriod, options.Value.WatchPeriod);
         }
-        if (S.Status == TrialStatus.Pending) await Queue.EnqueueAsync(Definition.Key);
+        if (S.Status == TrialStatus.Pending) await Queue.EnqueueAsync(Definition.Key, FrozenPrefix.Family(Definition.Spec));
     }
 
     public async Task<TrialAssignment?> StartAsync(string silo)
@@ -180,7 +181,7 @@ public sealed class TrialGrain(
             case TrialStatus.Pending when S.Definition is not null:
                 // A slot that claimed the trial and died before starting it took its queue entry with it. Queueing is
                 // idempotent, and a second claim of a started trial gets null, so re-queueing a waiting trial is safe.
-                await Queue.EnqueueAsync(Definition.Key);
+                await Queue.EnqueueAsync(Definition.Key, FrozenPrefix.Family(Definition.Spec));
                 break;
             case TrialStatus.Running:
                 await CheckLeaseAsync();
@@ -238,7 +239,7 @@ public sealed class TrialGrain(
         StopLeaseTimer();
         await state.WriteOrDeactivateAsync(this);
         // A lost enqueue is repeated by the reminder's next tick.
-        await Queue.EnqueueAsync(Definition.Key);
+        await Queue.EnqueueAsync(Definition.Key, FrozenPrefix.Family(Definition.Spec));
         await TellSweepAsync(new TrialUpdate(Definition.TrialId, TrialStatus.Pending));
     }
 

@@ -75,6 +75,8 @@ public static class GridSilo
                 // Sweeps may start from bundled models (imported into the cache) and from models other trials wrote.
                 grid.Roots = new SweepRoots(options.DataRoot, options.ModelRoots, options.CheckpointDirectory);
                 grid.LeaseDuration = options.LeaseDuration;
+                grid.CacheRoot = options.CacheDirectory;
+                grid.CacheMaxBytes = options.CacheMaxBytes;
                 // A lease shorter than the check interval would be judged late, and its trial left waiting that long.
                 if (grid.LeaseCheckInterval > options.LeaseDuration / 2) grid.LeaseCheckInterval = options.LeaseDuration / 2;
             });

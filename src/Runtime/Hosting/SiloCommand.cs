@@ -34,6 +34,13 @@ public static class SiloCommand
             CustomParser = ParseSlots,
         };
         var checkpoints = new Option<string>("--checkpoints") { Description = $"Checkpoint directory; every silo of a cluster must reach it at this path [default: {defaults.CheckpointDirectory}]" };
+        var cache = new Option<string>("--cache") { Description = $"Directory where trials share tokenized data and frozen-prefix activations; best one every silo of a cluster reaches [default: {defaults.CacheDirectory}]" };
+        var cacheSize = new Option<long>("--cache-size")
+        {
+            Description = "The cache's size limit, in bytes or with a K, M, G or T suffix; above it the least recently used entries are evicted.",
+            DefaultValueFactory = _ => defaults.CacheMaxBytes,
+            CustomParser = ParseSize,
+        };
         var dataRoot = new Option<string>("--data-root") { Description = $"Directory of the datasets sweeps may use [default: $EXPERIMENTGRID_DATA, else ../shared/datasets; here: {defaults.DataRoot}]" };
         var lease = new Option<int>("--lease")
         {
@@ -63,6 +70,8 @@ public static class SiloCommand
         command.Options.Add(state);
         command.Options.Add(slots);
         command.Options.Add(checkpoints);
+        command.Options.Add(cache);
+        command.Options.Add(cacheSize);
         command.Options.Add(dataRoot);
         command.Options.Add(lease);
         command.Options.Add(siloPort);
@@ -94,6 +103,8 @@ public static class SiloCommand
                 StateDirectory = parse.GetValue(state) ?? defaults.StateDirectory,
                 Slots = parse.GetValue(slots) ?? defaults.Slots,
                 CheckpointDirectory = parse.GetValue(checkpoints) ?? defaults.CheckpointDirectory,
+                CacheDirectory = parse.GetValue(cache) is { } cacheDirectory ? Path.GetFullPath(cacheDirectory) : defaults.CacheDirectory,
+                CacheMaxBytes = parse.GetValue(cacheSize),
                 DataRoot = parse.GetValue(dataRoot) is { } data ? Path.GetFullPath(data) : defaults.DataRoot,
                 LeaseDuration = TimeSpan.FromSeconds(parse.GetValue(lease)),
                 SiloPort = parse.GetValue(siloPort),
@@ -145,6 +156,18 @@ public static class SiloCommand
             result.AddError($"--slots: {e.Message}");
             return null;
         }
+    }
+
+    private static long ParseSize(ArgumentResult result)
+    {
+        var text = result.Tokens.Single().Value.Trim();
+        var unit = text.Length > 0 ? char.ToUpperInvariant(text[^1]) : ' ';
+        var shift = unit switch { 'K' => 10, 'M' => 20, 'G' => 30, 'T' => 40, _ => 0 };
+        var number = shift == 0 ? text : text[..^1];
+        if (double.TryParse(number, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var value) && value > 0 && value * (1L << shift) < long.MaxValue)
+            return (long)(value * (1L << shift));
+        result.AddError($"--cache-size: '{text}' is not a size; write bytes or a number with K, M, G or T, e.g. 20G.");
+        return 0;
     }
 
     private static IPAddress? ParseAddress(ArgumentResult result)

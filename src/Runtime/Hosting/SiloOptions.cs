@@ -20,6 +20,12 @@ public sealed record SiloOptions
     /// <summary>Where trials checkpoint; in a cluster, a directory every silo reaches at the same path.</summary>
     public string CheckpointDirectory { get; init; } = InHome("checkpoints");
 
+    /// <summary>Where trials share tokenized data and frozen-prefix activations; in a cluster, best one every silo reaches.</summary>
+    public string CacheDirectory { get; init; } = Core.Caching.WorkCache.DefaultRoot;
+
+    /// <summary>The cache's size limit in bytes; above it, the least recently used entries go.</summary>
+    public long CacheMaxBytes { get; init; } = Core.Caching.WorkCache.DefaultMaxBytes;
+
     /// <summary>Where sweeps' datasets are: $EXPERIMENTGRID_DATA, else ../shared/datasets beside the repository.</summary>
     public string DataRoot { get; init; } = DatasetLocator.DefaultDataRoot();
 

@@ -1,4 +1,5 @@
 using ExperimentGrid.Contracts;
+using ExperimentGrid.Core.Caching;
 using ExperimentGrid.Core.Sweeps;
 using ExperimentGrid.Core.Training;
 using ExperimentGrid.Core.Trials;
@@ -20,6 +21,7 @@ public sealed class SlotWorkers(
     IGrainFactory grains,
     IOptions<GridOptions> options,
     ILocalSiloDetails silo,
+    WorkCache cache,
     ILoggerFactory loggers) : ILifecycleParticipant<ISiloLifecycle>
 {
     private readonly ILogger _logger = loggers.CreateLogger<SlotWorkers>();
@@ -77,7 +79,8 @@ public sealed class SlotWorkers(
         {
             try
             {
-                var key = grains.GetGrain<IWorkQueueGrain>(0).ClaimAsync().GetAwaiter().GetResult();
+                var claim = new SlotClaim(SiloName, cache.RecentlyUsed(options.Value.PrefixAffinityWindow));
+                var key = grains.GetGrain<IWorkQueueGrain>(0).ClaimAsync(claim).GetAwaiter().GetResult();
                 if (key is null)
                 {
                     stopping.WaitHandle.WaitOne(options.Value.IdlePollInterval);
@@ -119,6 +122,7 @@ public sealed class SlotWorkers(
         try
         {
             var spec = definition.Spec with { Device = slot.Device };
+            if (definition.SweepFreezeDepths is { } depths && FrozenPrefix.Family(spec) is { } family) cache.Expect(family, depths);
             _logger.LogInformation("Slot {Slot}: trial {Trial}, attempt {Attempt}{Resume}", slot, definition.Key, assignment.Attempt,
                 assignment.ResumeCheckpoint is null ? "" : $", resuming from {assignment.ResumeCheckpoint}");
             var checkpoints = new CheckpointFolder(CheckpointDirectory(definition, assignment.ResumeCheckpoint), $"a{assignment.Attempt}-");
