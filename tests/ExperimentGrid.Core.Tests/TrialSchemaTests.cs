@@ -36,7 +36,7 @@ public sealed partial class TrialSchemaTests : IDisposable
         Assert.Equal(
             ["task", "model", "dataset", "data_root", "text_column", "label_column", "train_split", "eval_split", "test_split", "train_limit", "eval_limit",
              "label_names", "epochs", "learning_rate", "batch_size", "micro_batch_size", "eval_batch_size", "weight_decay", "warmup_ratio", "max_grad_norm",
-             "seed", "max_length", "freeze", "device", "precision", "tf32", "masking", "mlm_probability", "samples_per_class", "iterations"],
+             "seed", "max_length", "freeze", "prefix_cache", "device", "precision", "tf32", "masking", "mlm_probability", "samples_per_class", "iterations"],
             TrialSchema.Fields.Select(f => f.Name));
         Assert.All(TrialSchema.Fields, f => Assert.False(string.IsNullOrWhiteSpace(f.Help), $"{f.Name} has no help"));
         Assert.Equal("--max-grad-norm", TrialSchema.Field(nameof(TrialSpec.MaxGradNorm)).Flag);
