@@ -116,6 +116,40 @@ public sealed class PrefixCacheTests(ModelFixture models) : IDisposable
         AssertClose(uncached.Logits.Values, cached.Logits.Values, "logits from the depth built on depth 2");
     }
 
+    [Fact]
+    public void A_token_classification_trial_on_the_cached_prefix_trains_and_scores_as_one_that_computes_it()
+    {
+        var spec = new TrialSpec
+        {
+            Task = TaskKind.TokenClassification,
+            Model = TinyBert.SaveWithoutDropout(Path.Combine(_directory, "tiny"), layers: 3),
+            Dataset = "conll2003",
+            TrainLimit = 40,
+            EvalLimit = 16,
+            TestSplit = null,
+            MaxLength = 32,
+            Epochs = 2,
+            LearningRate = 1e-3,
+            Freeze = FreezeDepth.Bottom(2),
+            Device = "cpu",
+        };
+        (float[] Losses, Metrics.EvaluationMetrics Test) Run(WorkCache? cache)
+        {
+            using var trainable = new TokenClassificationTrainable(spec, cache: cache);
+            trainable.Setup();
+            for (var epoch = 0; epoch < spec.Epochs; epoch++) trainable.Step();
+            return ([.. trainable.LossCurve.Select(p => (float)p.Loss)], trainable.EvaluateSplit("test", 16));
+        }
+        var cache = NewCache();
+        var uncached = Run(null);
+        var cached = Run(cache);
+        Assert.Equal(["2", "2", "2"], Depths(cache));
+        AssertClose(uncached.Losses, cached.Losses, "NER training losses");
+        Assert.Equal(uncached.Test.Values().Single(v => v.Metric == Metrics.EvaluationMetric.F1).Value,
+            cached.Test.Values().Single(v => v.Metric == Metrics.EvaluationMetric.F1).Value);
+        Assert.Equal(uncached.Test.Loss, cached.Test.Loss, 4);
+    }
+
     private static List<string> Depths(WorkCache cache) =>
         [.. Prefixes(cache).Select(e => CacheStoreTests.Manifest(e.Directory).Description["depth"]).Order()];
 
