@@ -8,7 +8,8 @@
 # Needs the grid built (dotnet build src/Client -c Release) and the datasets ($EXPERIMENTGRID_DATA or ../shared/datasets).
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
-grid="$repo/src/Client/bin/Release/net10.0/grid"
+# GRID: another build of the CLI, e.g. a copy that a rebuild during the run leaves alone.
+grid=${GRID:-$repo/src/Client/bin/Release/net10.0/grid}
 [ -x "$grid" ] || { echo "run: dotnet build $repo/src/Client -c Release first" >&2; exit 2; }
 sweeps=("$@")
 [ ${#sweeps[@]} -gt 0 ] || sweeps=("$repo/examples/sweeps/rotten-tomatoes-freeze.yaml" "$repo/examples/sweeps/rotten-tomatoes-head-only.yaml")
