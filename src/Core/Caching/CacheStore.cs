@@ -129,10 +129,14 @@ public sealed class CacheStore
             var files = Directory.EnumerateFiles(pending).Select(Path.GetFileName).Order(StringComparer.Ordinal)
                 .ToDictionary(name => name!, name => new CachedFile(new FileInfo(Path.Combine(pending, name!)).Length, HashFile(Path.Combine(pending, name!))));
             var manifest = new CacheManifest(kind, key, description, files, DateTimeOffset.UtcNow);
-            File.WriteAllText(Path.Combine(pending, ManifestFile), JsonSerializer.Serialize(manifest, ManifestJson));
+            var manifestPath = Path.Combine(pending, ManifestFile);
+            File.WriteAllText(manifestPath, JsonSerializer.Serialize(manifest, ManifestJson));
+            var stamp = File.GetLastWriteTimeUtc(manifestPath);
             try
             {
                 Directory.Move(pending, directory);
+                // Hashed a moment ago, as it was written: this process need not read it all again to trust it.
+                _verified[directory] = stamp;
             }
             catch (IOException) when (Directory.Exists(directory))
             {

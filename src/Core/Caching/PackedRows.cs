@@ -96,7 +96,9 @@ public sealed class PackedRows : IDisposable
         public void Finish()
         {
             if (Array.IndexOf(_written, false) is var missing and >= 0) throw new InvalidOperationException($"example {missing} was never written");
-            _values.Flush(flushToDisk: true);
+            // No fsync: a file the machine lost before the page cache reached the disk fails its checksum on the next
+            // open and is rebuilt, so durability would buy nothing but seconds per entry.
+            _values.Flush();
             File.WriteAllBytes(Path.Combine(_directory, TableFile), MemoryMarshal.AsBytes(_table.AsSpan()).ToArray());
         }
 
