@@ -21,19 +21,7 @@ public sealed class WorkCache(string root, long maxBytes, ILogger? logger = null
     public CacheStore Store { get; } = new(root, maxBytes, logger);
 
     /// <summary>$EXPERIMENTGRID_HOME/cache, else ~/.cache/experimentgrid/cache.</summary>
-    public static string DefaultRoot
-    {
-        get
-        {
-            var home = Environment.GetEnvironmentVariable("EXPERIMENTGRID_HOME");
-            if (!string.IsNullOrWhiteSpace(home)) return Path.Combine(Path.GetFullPath(home), "cache");
-            var xdg = Environment.GetEnvironmentVariable("XDG_CACHE_HOME");
-            var cache = string.IsNullOrWhiteSpace(xdg)
-                ? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache")
-                : xdg;
-            return Path.Combine(cache, "experimentgrid", "cache");
-        }
-    }
+    public static string DefaultRoot => MachinePaths.Cache("cache");
 
     /// <summary>
     /// The freeze depths that trials of <paramref name="family"/> will ask for (a sweep's freeze axis): computing a

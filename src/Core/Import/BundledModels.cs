@@ -47,19 +47,7 @@ public static class BundledModels
         All.FirstOrDefault(m => string.Equals(m.Name, name, StringComparison.OrdinalIgnoreCase));
 
     /// <summary>Where imported models are cached: $EXPERIMENTGRID_HOME/models, else ~/.cache/experimentgrid/models.</summary>
-    public static string CacheRoot
-    {
-        get
-        {
-            var home = Environment.GetEnvironmentVariable("EXPERIMENTGRID_HOME");
-            if (!string.IsNullOrWhiteSpace(home)) return Path.Combine(Path.GetFullPath(home), "models");
-            var xdg = Environment.GetEnvironmentVariable("XDG_CACHE_HOME");
-            var cache = string.IsNullOrWhiteSpace(xdg)
-                ? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache")
-                : xdg;
-            return Path.Combine(cache, "experimentgrid", "models");
-        }
-    }
+    public static string CacheRoot => MachinePaths.Cache("models");
 
     /// <summary>The model's Hugging Face style directory, imported from its package on first use.</summary>
     public static string EnsureImported(BundledModel model, ILogger? logger = null, string? cacheRoot = null)
