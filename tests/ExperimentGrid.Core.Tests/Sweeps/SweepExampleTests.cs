@@ -28,6 +28,7 @@ public sealed class SweepExampleTests : IDisposable
         { "rotten-tomatoes-freeze-pareto.yaml", 5, TaskKind.TextClassification, EvaluationMetric.F1, ObjectiveMode.Max },
         { "rotten-tomatoes-best-seeds.yaml", 1, TaskKind.TextClassification, EvaluationMetric.F1, ObjectiveMode.Max },
         { "conll2003-best.yaml", 1, TaskKind.TokenClassification, EvaluationMetric.F1, ObjectiveMode.Max },
+        { "rotten-tomatoes-head-only.yaml", 8, TaskKind.TextClassification, EvaluationMetric.F1, ObjectiveMode.Max },
     };
 
     [Fact]
