@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Globalization;
 using System.Net;
 using System.Text.Json.Nodes;
@@ -52,7 +53,11 @@ public sealed class GridApiFixture : IAsyncLifetime
         retries: 0
         """;
 
+    /// <summary>The single sweep's, which no trial of the other has.</summary>
+    public const double SingleLearningRate = 2.0e-5;
+
     private readonly TemporaryDirectory _directory = new();
+    private readonly ConcurrentDictionary<string, ITrialGrain> _trials = new();
     private WebApplication? _silo;
 
     public GridApiFixture() => Fakes = new FakeTrainableFactory
@@ -60,7 +65,7 @@ public sealed class GridApiFixture : IAsyncLifetime
         Noise = 0,
         StepsPerEpoch = StepsPerEpoch,
         StepTime = _ => TimeSpan.FromMilliseconds(1),
-        BeforeStep = WaitForTheFirstStepsHeartbeat,
+        BeforeStep = WaitForHeartbeats,
     };
 
     public FakeTrainableFactory Fakes { get; }
@@ -99,22 +104,30 @@ public sealed class GridApiFixture : IAsyncLifetime
 
     /// <summary>
     /// Holds each trial before its second step until a heartbeat has carried its first to the trial grain, so that the
-    /// curve's first point is known: step 1.
+    /// curve's first point is known: step 1. The single sweep's trial is held before every step, so that its grain sees
+    /// each of its 1000 steps and its curve is the down-sampling of steps 1 to 1000, which LossCurveTests works by hand.
     /// </summary>
-    private void WaitForTheFirstStepsHeartbeat(FakeStep step)
+    private void WaitForHeartbeats(FakeStep step)
     {
-        if (step.Step != 2) return;
+        var everyStep = step.Spec.LearningRate == SingleLearningRate;
+        if (step.Step == 1 || (step.Step != 2 && !everyStep)) return;
+        var trial = _trials.GetOrAdd(SpecKey(step.Spec), _ => FindTrial(step.Spec));
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
-        while (DateTime.UtcNow < deadline && !step.Cancellation.IsCancellationRequested)
+        while (DateTime.UtcNow < deadline && !step.Cancellation.IsCancellationRequested
+            && !(trial.GetAsync().GetAwaiter().GetResult().Progress?.Step >= step.Step - 1))
+            Thread.Sleep(1);
+    }
+
+    /// <summary>The grain of the trial training <paramref name="spec"/>: the trial is running, so it is released.</summary>
+    private ITrialGrain FindTrial(TrialSpec spec)
+    {
+        foreach (var sweep in new[] { Tradeoff, Single })
+        foreach (var trial in Grains.GetGrain<ISweepGrain>(sweep).GetAsync().GetAwaiter().GetResult().Trials)
         {
-            foreach (var sweep in new[] { Tradeoff, Single })
-            foreach (var trial in Grains.GetGrain<ISweepGrain>(sweep).GetAsync().GetAwaiter().GetResult().Trials)
-            {
-                var snapshot = Grains.GetGrain<ITrialGrain>(TrialKeys.Format(sweep, trial.TrialId)).GetAsync().GetAwaiter().GetResult();
-                if (snapshot.Definition is { } definition && SpecKey(definition.Spec) == SpecKey(step.Spec) && snapshot.Progress?.Step >= 1) return;
-            }
-            Thread.Sleep(5);
+            var grain = Grains.GetGrain<ITrialGrain>(TrialKeys.Format(sweep, trial.TrialId));
+            if (grain.GetAsync().GetAwaiter().GetResult().Definition is { } definition && SpecKey(definition.Spec) == SpecKey(spec)) return grain;
         }
+        throw new InvalidOperationException($"no trial trains learning rate {spec.LearningRate}, {spec.Epochs} epochs, seed {spec.Seed}");
     }
 
     // A slot sets the device it runs on.
@@ -217,6 +230,19 @@ public sealed class GridApiTests(GridApiFixture fixture) : IClassFixture<GridApi
             Assert.All(loss, p => Assert.Equal(RunningMeanLoss(spec, p.Step), p.Loss, 12));
             Assert.Equal((await grain.GetCurveAsync()).Loss.Select(p => (p.Step, p.Loss)), loss);
         }
+    }
+
+    [Fact]
+    public async Task A_trial_whose_grain_saw_all_1000_steps_keeps_250_of_them_evenly_and_its_last()
+    {
+        var trial = Assert.Single(fixture.SingleEnd.Trials).TrialId;
+
+        var (status, body) = await GetAsync($"api/sweeps/{GridApiFixture.Single}/trials/{trial}/curve");
+
+        Assert.Equal(HttpStatusCode.OK, status);
+        // Steps 1 to 500 fill the 500 places: the odd steps stay, stride 2, and 1 + 2k goes on to 999, which fills them
+        // again: 1 + 4k stays to 997, stride 4. 1000 is 3 steps past 997: the latest.
+        Assert.Equal([.. Enumerable.Range(0, 250).Select(k => 1 + 4 * k), 1000], body["loss"]!.AsArray().Select(p => p!["step"]!.GetValue<int>()));
     }
 
     [Fact]
