@@ -104,3 +104,14 @@ public sealed class FreezeDepthConverter : IConverter<FreezeDepth, FreezeDepthSu
 
     public FreezeDepthSurrogate ConvertToSurrogate(in FreezeDepth value) => new(value.ToString());
 }
+
+[GenerateSerializer, Immutable]
+public readonly record struct LossPointSurrogate([property: Id(0)] int Step, [property: Id(1)] double Loss);
+
+[RegisterConverter]
+public sealed class LossPointConverter : IConverter<LossPoint, LossPointSurrogate>
+{
+    public LossPoint ConvertFromSurrogate(in LossPointSurrogate surrogate) => new(surrogate.Step, surrogate.Loss);
+
+    public LossPointSurrogate ConvertToSurrogate(in LossPoint value) => new(value.Step, value.Loss);
+}

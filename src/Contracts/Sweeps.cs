@@ -50,7 +50,8 @@ public sealed record SweepTrialView(
 
 /// <summary>
 /// A sweep and every trial it has started, in one call. <paramref name="SpaceSize"/> is how many configurations its
-/// search space holds; trials exist only for those the searcher has suggested.
+/// search space holds; trials exist only for those the searcher has suggested. <paramref name="Submission"/> is the
+/// spec as submitted.
 /// </summary>
 [GenerateSerializer, Immutable]
 public sealed record SweepSnapshot(
@@ -63,7 +64,8 @@ public sealed record SweepSnapshot(
     [property: Id(6)] DateTimeOffset SubmittedAt,
     [property: Id(7)] int SpaceSize = 0,
     [property: Id(8)] string? EndReason = null,
-    [property: Id(9)] IReadOnlyList<SweepObjective>? Objectives = null)
+    [property: Id(9)] IReadOnlyList<SweepObjective>? Objectives = null,
+    [property: Id(10)] SweepSubmission? Submission = null)
 {
     public int Count(TrialStatus status) => Trials.Count(t => t.Status == status);
 }

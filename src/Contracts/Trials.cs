@@ -79,6 +79,16 @@ public sealed record TrialOutcome(
     [property: Id(6)] string? Model = null);
 
 /// <summary>
+/// A trial's learning curves: its training loss by step (the running mean of the epoch so far, as its heartbeats
+/// carried it), at most a few hundred points spread evenly over the steps, the first and the latest among them; and
+/// each epoch's report (its evaluation metrics) of the attempts that led to where the trial stands, by epoch.
+/// </summary>
+[GenerateSerializer, Immutable]
+public sealed record TrialCurve(
+    [property: Id(0)] IReadOnlyList<LossPoint> Loss,
+    [property: Id(1)] IReadOnlyList<EpochReport> Epochs);
+
+/// <summary>
 /// Everything known about a trial, for the CLI, the sweep and tests. <paramref name="Definition"/> is null while the
 /// sweep has not released the trial: its grain knows nothing of it yet, and the sweep's status for it stands.
 /// </summary>
@@ -151,6 +161,10 @@ public interface ITrialGrain : IGrainWithStringKey
     /// </summary>
     [AlwaysInterleave]
     Task<TrialSnapshot> GetAsync();
+
+    /// <summary>The trial's learning curves; interleaves as <see cref="GetAsync"/> does, for the same reason.</summary>
+    [AlwaysInterleave]
+    Task<TrialCurve> GetCurveAsync();
 }
 
 public static class TrialKeys

@@ -1,10 +1,10 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
-using System.Text.Json.Nodes;
 using ExperimentGrid.Contracts;
 using ExperimentGrid.Core.Metrics;
 using ExperimentGrid.Core.Sweeps;
+using ExperimentGrid.Runtime;
 using ExperimentGrid.Runtime.Hosting;
 using Spectre.Console;
 
@@ -33,7 +33,7 @@ internal static class LeaderboardCommand
         {
             await using var grid = await GridConnection.ConnectAsync(parse.GetValue(cluster) ?? GridConnection.DefaultCluster, parse.GetValue(clusterId)!, tls(parse), cancellation);
             var rows = await grid.Grains.GetGrain<ILeaderboardGrain>(LeaderboardKeys.All).RankAsync(parse.GetValue(sweep), parse.GetValue(top));
-            if (parse.GetValue(json)) Console.WriteLine(new JsonArray([.. rows.Select(Json)]).ToJsonString(Indented));
+            if (parse.GetValue(json)) Console.WriteLine(GridJson.Leaderboard(rows).ToJsonString(Indented));
             else AnsiConsole.Write(Table(rows));
             return 0;
         }));
@@ -54,53 +54,7 @@ internal static class LeaderboardCommand
         return top;
     }
 
-    /// <summary>
-    /// One configuration. The primary objective's mean, ci95_low and ci95_high stand at the top level beside n;
-    /// "objectives" has every objective's; an interval that one replicate cannot give, and a NaN, are null.
-    /// </summary>
-    private static JsonObject Json(LeaderboardRow row)
-    {
-        var intervals = row.Intervals;
-        var best = row.Best;
-        var json = new JsonObject
-        {
-            ["sweep"] = row.SweepId,
-            ["trial"] = best.TrialId,
-            ["hyperparameters"] = new JsonObject(row.Hyperparameters.Select(h => KeyValuePair.Create(h.Field, (JsonNode?)h.Value))),
-            ["n"] = row.N,
-            ["metric"] = Name(row.Objective),
-            ["direction"] = Direction(row.Objective),
-            ["mean"] = Number(intervals[0].Mean),
-            ["ci95_low"] = Number(intervals[0].Low),
-            ["ci95_high"] = Number(intervals[0].High),
-            ["objectives"] = new JsonArray([.. row.Objectives.Select((o, i) => new JsonObject
-            {
-                ["metric"] = Name(o),
-                ["direction"] = Direction(o),
-                ["mean"] = Number(intervals[i].Mean),
-                ["ci95_low"] = Number(intervals[i].Low),
-                ["ci95_high"] = Number(intervals[i].High),
-            })]),
-        };
-        if (row.ParetoRank is not null) json["pareto_front"] = row.OnParetoFront;
-        json["replicates"] = new JsonArray([.. row.Replicates.Select(r => new JsonObject
-        {
-            ["trial"] = r.TrialId,
-            ["seed"] = r.Seed,
-            ["value"] = Number(r.Values[0]),
-            ["values"] = new JsonObject(row.Objectives.Select((o, i) => KeyValuePair.Create(Name(o), Number(r.Values[i])))),
-            ["metrics"] = new JsonObject(r.Metrics.Select(m => KeyValuePair.Create(EvaluationMetrics.Name(m.Metric), Number(m.Value)))),
-            ["model"] = r.Model,
-        })]);
-        json["model"] = best.Model;
-        return json;
-    }
-
-    private static JsonNode? Number(double? value) => value is { } v && double.IsFinite(v) ? JsonValue.Create(v) : null;
-
     private static string Name(SweepObjective objective) => EvaluationMetrics.Name(objective.Metric);
-
-    private static string Direction(SweepObjective objective) => objective.Mode == ObjectiveMode.Max ? "maximize" : "minimize";
 
     private static string Heading(SweepObjective objective) => $"{Name(objective)} ({objective.Mode.ToString().ToLowerInvariant()})";
 

@@ -162,7 +162,8 @@ public sealed class SweepGrain(
             S.SubmittedAt,
             _plan?.Trials.Count ?? 0,
             S.EndReason,
-            _plan?.Objectives);
+            _plan?.Objectives,
+            S.Submission);
     }
 
     /// <summary>

@@ -3,6 +3,7 @@ using ExperimentGrid.Contracts;
 using ExperimentGrid.Core.Caching;
 using ExperimentGrid.Core.Sweeps;
 using ExperimentGrid.Core.Training;
+using ExperimentGrid.Core.Trials;
 using ExperimentGrid.Grains.Leaderboard;
 using ExperimentGrid.Grains.Queue;
 using ExperimentGrid.Grains.Sweeps;
@@ -67,6 +68,10 @@ public sealed class TrialGrain(
         S.Silo = silo;
         S.LeaseExpires = DateTimeOffset.UtcNow + options.Value.LeaseDuration;
         S.ResumedFromStep = S.Checkpoint is null ? null : S.CheckpointStep;
+        // The attempt trains again whatever came after its checkpoint: those points and epochs are no longer the trial's.
+        var resumeStep = S.ResumedFromStep ?? 0;
+        S.LossCurve.TruncateAfter(resumeStep);
+        S.Epochs.RemoveAll(e => e.GlobalStep > resumeStep);
         _progress = null;
         await state.WriteOrDeactivateAsync(this);
         StartLeaseTimer();
@@ -78,6 +83,7 @@ public sealed class TrialGrain(
     {
         if (!Holds(attempt)) return Task.FromResult(false);
         _progress = progress;
+        if (progress is not null) S.LossCurve.Add(new LossPoint(progress.Step, progress.Loss));
         S.LeaseExpires = DateTimeOffset.UtcNow + options.Value.LeaseDuration;
         return Task.FromResult(true);
     }
@@ -87,6 +93,12 @@ public sealed class TrialGrain(
         if (!Holds(attempt)) return null;
         if (report.Checkpoint is { } checkpoint) (S.Checkpoint, S.CheckpointStep) = (checkpoint, report.GlobalStep);
         S.LastEval = [.. report.Metrics];
+        // A report retried after its answer was lost comes twice.
+        S.Epochs.RemoveAll(e => e.Epoch >= report.Epoch);
+        S.Epochs.Add(report);
+        // The epoch's mean loss is the running mean at its last step: the curve's point there, whatever the heartbeats
+        // caught. A trial with nothing to train (SetFit with its body frozen) has no curve.
+        if (report.GlobalStep > 0) S.LossCurve.Add(new LossPoint(report.GlobalStep, report.TrainLoss));
         S.LeaseExpires = DateTimeOffset.UtcNow + options.Value.LeaseDuration;
         await state.WriteOrDeactivateAsync(this);
         var decision = await DecideAsync(new TrialReport(Definition.TrialId, report.Epoch, report.Objective));
@@ -194,6 +206,8 @@ public sealed class TrialGrain(
 
     public Task<TrialSnapshot> GetAsync() => Task.FromResult(new TrialSnapshot(
         S.Definition, S.Status, S.Attempts, S.Silo, _progress, [.. S.LastEval], S.Checkpoint, S.ResumedFromStep, S.Outcome, S.Error, S.CheckpointStep, S.CheckpointsDropped));
+
+    public Task<TrialCurve> GetCurveAsync() => Task.FromResult(new TrialCurve(S.LossCurve.Points, [.. S.Epochs]));
 
     /// <summary>
     /// Whether <paramref name="attempt"/> is the running attempt: calls from a slot that lost the trial (a silo

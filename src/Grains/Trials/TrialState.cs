@@ -3,7 +3,7 @@ using ExperimentGrid.Core.Metrics;
 
 namespace ExperimentGrid.Grains.Trials;
 
-/// <summary>What a trial keeps, written on transitions and checkpoints. Id 6 held progress, which is no longer written.</summary>
+/// <summary>What a trial keeps, written on transitions, epochs and checkpoints. Id 6 held progress, which is no longer written.</summary>
 [GenerateSerializer]
 public sealed class TrialState
 {
@@ -28,4 +28,10 @@ public sealed class TrialState
 
     /// <summary>Resume checkpoints that could not be loaded and were dropped, each restarting the trial from step 0.</summary>
     [Id(13)] public int CheckpointsDropped { get; set; }
+
+    /// <summary>Each epoch's report, by epoch: those of the attempts that led to where the trial stands.</summary>
+    [Id(14)] public List<EpochReport> Epochs { get; set; } = [];
+
+    /// <summary>Grown by heartbeats in memory and written with the next transition, epoch or checkpoint.</summary>
+    [Id(15)] public LossCurve LossCurve { get; set; } = new();
 }

@@ -15,7 +15,7 @@ using Orleans.Runtime;
 namespace ExperimentGrid.Runtime.Hosting;
 
 /// <summary>
-/// Builds a silo host: Orleans on the chosen store, plus /metrics (Prometheus) and /healthz over HTTP. `dotnet run
+/// Builds a silo host: Orleans on the chosen store, plus /metrics (Prometheus), /healthz and the JSON API (/api) over HTTP. `dotnet run
 /// --project src/Silo` uses it, and so can anything that starts a silo in its own process (the CLI, tests).
 /// </summary>
 public static class GridSilo
@@ -114,6 +114,7 @@ public static class GridSilo
         app.MapGet("/healthz", (ISiloStatusOracle silo) => silo.CurrentStatus == SiloStatus.Active
             ? Results.Text("ok\n")
             : Results.Text($"{silo.CurrentStatus}\n", statusCode: StatusCodes.Status503ServiceUnavailable));
+        app.MapGridApi();
         return app;
     }
 }
