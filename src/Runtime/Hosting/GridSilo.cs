@@ -15,7 +15,8 @@ using Orleans.Runtime;
 namespace ExperimentGrid.Runtime.Hosting;
 
 /// <summary>
-/// Builds a silo host: Orleans on the chosen store, plus /metrics (Prometheus), /healthz and the JSON API (/api) over HTTP. `dotnet run
+/// Builds a silo host: Orleans on the chosen store, plus /metrics (Prometheus), /healthz, the JSON API (/api) and the
+/// dashboard (/, unless turned off) over HTTP. `dotnet run
 /// --project src/Silo` uses it, and so can anything that starts a silo in its own process (the CLI, tests).
 /// </summary>
 public static class GridSilo
@@ -115,6 +116,7 @@ public static class GridSilo
             ? Results.Text("ok\n")
             : Results.Text($"{silo.CurrentStatus}\n", statusCode: StatusCodes.Status503ServiceUnavailable));
         app.MapGridApi();
+        if (app.Services.GetRequiredService<SiloOptions>().Dashboard) app.MapGridDashboard();
         return app;
     }
 }

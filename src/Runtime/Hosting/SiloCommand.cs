@@ -53,7 +53,8 @@ public static class SiloCommand
         });
         var siloPort = Port("--silo-port", defaults.SiloPort, "Port silos talk to each other on.", allowZero: false);
         var gatewayPort = Port("--gateway-port", defaults.GatewayPort, "Port clients (grid sweep --cluster) connect to.", allowZero: false);
-        var httpPort = Port("--http-port", defaults.HttpPort, "Port of /metrics (Prometheus) and /healthz; 0 takes a free port.", allowZero: true);
+        var httpPort = Port("--http-port", defaults.HttpPort, "Port of /metrics (Prometheus), /healthz, the JSON API (/api) and the dashboard (/); 0 takes a free port.", allowZero: true);
+        var noDashboard = new Option<bool>("--no-dashboard") { Description = "Do not serve the sweep dashboard at / on the HTTP port; /metrics, /healthz and /api stay." };
         var clusterId = Name("--cluster-id", defaults.ClusterId, "Cluster id: silos with the same id and store form one cluster.");
         var serviceId = Name("--service-id", defaults.ServiceId, "Service id: grain state and reminders are kept per service id, across cluster restarts.");
         var address = new Option<IPAddress>("--address")
@@ -77,6 +78,7 @@ public static class SiloCommand
         command.Options.Add(siloPort);
         command.Options.Add(gatewayPort);
         command.Options.Add(httpPort);
+        command.Options.Add(noDashboard);
         command.Options.Add(clusterId);
         command.Options.Add(serviceId);
         command.Options.Add(address);
@@ -110,6 +112,7 @@ public static class SiloCommand
                 SiloPort = parse.GetValue(siloPort),
                 GatewayPort = parse.GetValue(gatewayPort),
                 HttpPort = parse.GetValue(httpPort),
+                Dashboard = !parse.GetValue(noDashboard),
                 ClusterId = parse.GetValue(clusterId)!,
                 ServiceId = parse.GetValue(serviceId)!,
                 Address = parse.GetValue(address),

@@ -38,8 +38,11 @@ public sealed record SiloOptions
     public int SiloPort { get; init; } = 11111;
     public int GatewayPort { get; init; } = 30000;
 
-    /// <summary>The port of /metrics and /healthz; 0 takes any free port.</summary>
+    /// <summary>The port of /metrics, /healthz, the JSON API and the dashboard; 0 takes any free port.</summary>
     public int HttpPort { get; init; } = 8080;
+
+    /// <summary>Whether the HTTP port serves the sweep dashboard at / (the JSON API stays either way).</summary>
+    public bool Dashboard { get; init; } = true;
 
     public string ClusterId { get; init; } = "experimentgrid";
     public string ServiceId { get; init; } = "experimentgrid";
