@@ -123,6 +123,7 @@ public sealed class DashboardTests(DashboardFixture fixture, ITestOutputHelper o
         Assert.Empty(report["console_errors"]!.AsArray());
         Assert.Empty(report["page_errors"]!.AsArray());
         Assert.Empty(report["failed_requests"]!.AsArray());
+        Assert.Empty(report["load_errors"]!.AsArray());
         Assert.Equal([new Uri(fixture.Address, "/").GetLeftPart(UriPartial.Authority)], report["origins"]!.AsArray().Select(o => o!.GetValue<string>()));
         Assert.Equal([DashboardFixture.Tradeoff, DashboardFixture.Live], Strings(report["list"]!["sweeps"]));
 
@@ -149,6 +150,11 @@ public sealed class DashboardTests(DashboardFixture fixture, ITestOutputHelper o
             ["slice:seed"] = trials,
             ["trial"] = 1,
         });
+        // train_seconds is 0.2 for every 1-epoch configuration and 0.4 for every 2-epoch one, so the front is the best
+        // f1 of each: two configurations, the other four dominated.
+        var pareto = tradeoff["charts"]!.AsArray().Single(c => c!["name"]!.GetValue<string>() == "pareto")!["series"]!.AsArray()
+            .ToDictionary(s => s!["name"]!.GetValue<string>(), s => s!["points"]!.GetValue<int>());
+        Assert.Equal(new Dictionary<string, int> { ["Pareto front"] = 2, ["dominated"] = 4 }, pareto);
 
         var live = sweeps[DashboardFixture.Live];
         var running = Assert.Single(live["trials"]!.AsArray())!;

@@ -1,7 +1,8 @@
 // Loads the silo's dashboard in headless Chromium and reports what the page shows, as one JSON object on stdout, for
 // DashboardTests to judge: console errors, failed requests, the sweeps listed, each sweep page's trials and charts.
 // Usage: node check.mjs --chromium PATH --url http://127.0.0.1:PORT/ --out DIR --sweep ID [--sweep ID ...] [--select TRIAL]
-// It exits non-zero only when it cannot do its job (no browser, a page that never loads); judging is the test's.
+// A page that never finishes a refresh is noted in load_errors and the rest still checked; it exits non-zero only when
+// it cannot do its job at all (no browser, say). Judging is the test's.
 import puppeteer from 'puppeteer-core';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -19,7 +20,7 @@ for (const name of ['chromium', 'url', 'out']) {
   if (!args[name]) { console.error(`check.mjs: --${name} is required`); process.exit(2); }
 }
 
-const report = { console_errors: [], page_errors: [], failed_requests: [], origins: [], list: null, sweeps: [] };
+const report = { console_errors: [], page_errors: [], failed_requests: [], load_errors: [], origins: [], list: null, sweeps: [] };
 const origins = new Set();
 const browser = await puppeteer.launch({
   executablePath: args.chromium,
@@ -46,10 +47,21 @@ try {
   });
 
   // The page counts its completed refreshes on <body data-refreshes>.
-  const refreshed = (count) => page.waitForFunction((n) => Number(document.body.dataset.refreshes || 0) >= n, { timeout: 30000 }, count);
+  const refreshed = (count) => page.waitForFunction((n) => Number(document.body.dataset.refreshes || 0) >= n, { timeout: 20000 }, count);
 
-  await page.goto(new URL('/', args.url).href, { waitUntil: 'load' });
-  await refreshed(1);
+  // Loads a page and waits for its first refresh; false, with the reason in load_errors, when it never comes.
+  const load = async (address) => {
+    try {
+      await page.goto(new URL(address, args.url).href, { waitUntil: 'load' });
+      await refreshed(1);
+      return true;
+    } catch (error) {
+      report.load_errors.push(`${address}: ${error.message}`);
+      return false;
+    }
+  };
+
+  await load('/');
   report.list = {
     sweeps: await page.$$eval('#sweeps a[href^="/sweeps/"]', (links) => links.map((a) => a.textContent.trim())),
     screenshot: path.join(args.out, 'dashboard-sweeps.png'),
@@ -57,8 +69,7 @@ try {
   await page.screenshot({ path: report.list.screenshot, fullPage: true });
 
   for (const sweep of args.sweep) {
-    await page.goto(new URL(`/sweeps/${encodeURIComponent(sweep)}`, args.url).href, { waitUntil: 'load' });
-    await refreshed(1);
+    if (!await load(`/sweeps/${encodeURIComponent(sweep)}`)) continue;
     const trialRows = () => page.$$eval('#trial-table tr.trial', (rows) => rows.map((row) => ({
       id: row.dataset.trial,
       status: row.querySelector('.status')?.textContent.trim(),
@@ -82,7 +93,7 @@ try {
       const fact = { name: element.dataset.chart, instance: !!chart, series: [], width: 0, height: 0, coloured_pixels: 0, drawn_pixels: 0 };
       if (chart) {
         // What ECharts drew: each series' data as its model holds it after layout.
-        fact.series = chart.getModel().getSeries().map((s) => ({ type: s.type, points: s.getData().count() }));
+        fact.series = chart.getModel().getSeries().map((s) => ({ name: s.name, type: s.type, points: s.getData().count() }));
       }
       if (canvas) {
         fact.width = canvas.width;

@@ -67,6 +67,8 @@
       showUpdated(null);
       document.body.dataset.refreshes = String(Number(document.body.dataset.refreshes || 0) + 1);
     } catch (error) {
+      // In the console too: a fault of the page's own would otherwise only show in its header.
+      console.error(error);
       showUpdated(error);
     }
     if (more !== false) setTimeout(() => poll(refresh), POLL_MS);
