@@ -351,7 +351,7 @@
       const min = finite.length ? Math.min(...finite) : 0, max = finite.length ? Math.max(...finite) : 1;
       const colours = ['#d64545', '#f0b429', '#1f9d55'];
       return {
-        type: 'continuous', min, max: max > min ? max : min + 1e-9, calculable: true, right: 0, top: 'middle',
+        type: 'continuous', min, max: max > min ? max : min + 1e-9, calculable: true, precision: 3, right: 0, top: 'middle',
         inRange: { color: objective?.direction === 'minimize' ? [...colours].reverse() : colours },
         text: [objective?.metric ?? 'objective', ''],
       };
