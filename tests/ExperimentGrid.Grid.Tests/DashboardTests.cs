@@ -83,6 +83,9 @@ public sealed class DashboardFixture : IAsyncLifetime
         while (!((await trial.GetAsync()).Progress?.Step >= HeldAtStep - 1) && DateTime.UtcNow < deadline) await Task.Delay(20);
     }
 
+    /// <summary>Lets the live sweep's trial go on past step <see cref="HeldAtStep"/> to its end.</summary>
+    public void Release() => _release.Set();
+
     public async Task DisposeAsync()
     {
         _release.Set();
@@ -165,6 +168,11 @@ public sealed class DashboardTests(DashboardFixture fixture, ITestOutputHelper o
         Assert.StartsWith("ETA", live["eta"]!.GetValue<string>());
         // No trial has completed: the loss curves and the running trial's own are all there is to draw.
         AssertCharts(live, new Dictionary<string, int> { ["loss"] = 1, ["epochs"] = 1, ["parallel"] = 0, ["slice:weight_decay"] = 0, ["trial"] = 1 });
+
+        // Released, the trial ends, and the open page shows it by polling, not by a reload.
+        Assert.Equal(
+            (true, "completed", false),
+            (report["live"]!["completed"]!.GetValue<bool>(), report["live"]!["status"]?.GetValue<string>(), report["live"]!["reloaded"]!.GetValue<bool>()));
     }
 
     [Fact]
@@ -263,6 +271,7 @@ public sealed class DashboardTests(DashboardFixture fixture, ITestOutputHelper o
         }
     }
 
+    /// <summary>Runs check.mjs over <paramref name="sweeps"/>; the live sweep goes last, as the script lets it finish after the others.</summary>
     private async Task<JsonNode> CheckAsync(string screenshots, string select, params string[] sweeps)
     {
         var start = new ProcessStartInfo("node")
@@ -271,7 +280,8 @@ public sealed class DashboardTests(DashboardFixture fixture, ITestOutputHelper o
             RedirectStandardOutput = true,
             RedirectStandardError = true,
         };
-        foreach (var argument in (string[])["check.mjs", "--chromium", TestChromium.Binary, "--url", fixture.Address.ToString(), "--out", screenshots, "--select", select])
+        var live = (await fixture.Grains.GetGrain<ISweepGrain>(DashboardFixture.Live).GetAsync()).Trials.Single().TrialId;
+        foreach (var argument in (string[])["check.mjs", "--chromium", TestChromium.Binary, "--url", fixture.Address.ToString(), "--out", screenshots, "--select", select, "--live", live])
             start.ArgumentList.Add(argument);
         foreach (var sweep in sweeps)
         {
@@ -280,7 +290,13 @@ public sealed class DashboardTests(DashboardFixture fixture, ITestOutputHelper o
         }
         using var process = Process.Start(start)!;
         var error = process.StandardError.ReadToEndAsync();
-        var stdout = await process.StandardOutput.ReadToEndAsync();
+        // The script says "release" once it has looked at the held trial; the JSON report is its last line.
+        var stdout = "";
+        while (await process.StandardOutput.ReadLineAsync() is { } line)
+        {
+            if (line == "release") fixture.Release();
+            else stdout = line;
+        }
         using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
         await process.WaitForExitAsync(timeout.Token);
         var stderr = await error;

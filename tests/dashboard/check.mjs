@@ -1,6 +1,8 @@
 // Loads the silo's dashboard in headless Chromium and reports what the page shows, as one JSON object on stdout, for
 // DashboardTests to judge: console errors, failed requests, the sweeps listed, each sweep page's trials and charts.
 // Usage: node check.mjs --chromium PATH --url http://127.0.0.1:PORT/ --out DIR --sweep ID [--sweep ID ...] [--select TRIAL]
+//        [--live TRIAL]: after the last sweep's page is checked, print the line "release", for the caller to let that
+//        sweep's trial TRIAL finish, and report whether the page, without a reload, comes to show it completed.
 // A page that never finishes a refresh is noted in load_errors and the rest still checked; it exits non-zero only when
 // it cannot do its job at all (no browser, say). Judging is the test's.
 import puppeteer from 'puppeteer-core';
@@ -14,6 +16,7 @@ const { values: args } = parseArgs({
     out: { type: 'string' },
     sweep: { type: 'string', multiple: true, default: [] },
     select: { type: 'string' },
+    live: { type: 'string' },
   },
 });
 for (const name of ['chromium', 'url', 'out']) {
@@ -112,6 +115,21 @@ try {
     const screenshot = path.join(args.out, `dashboard-${sweep}.png`);
     await page.screenshot({ path: screenshot, fullPage: true });
     report.sweeps.push({ id: sweep, trials, selected: select ?? null, details, leaderboard, eta, charts, screenshot });
+  }
+
+  if (args.live) {
+    // A mark that a reload would wipe out.
+    await page.evaluate(() => { window.notReloaded = true; });
+    process.stdout.write('release\n');
+    const row = `#trial-table tr.trial[data-trial="${args.live}"] .status`;
+    const completed = await page.waitForFunction((selector) => document.querySelector(selector)?.textContent === 'completed', { timeout: 30000 }, row)
+      .then(() => true, () => false);
+    report.live = {
+      trial: args.live,
+      completed,
+      status: await page.$eval(row, (e) => e.textContent).catch(() => null),
+      reloaded: !await page.evaluate(() => window.notReloaded === true),
+    };
   }
 } finally {
   await browser.close();
