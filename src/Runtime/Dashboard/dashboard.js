@@ -35,7 +35,7 @@
   async function getJson(path) {
     const response = await fetch(path, { headers: { Accept: 'application/json' } });
     const body = await response.json().catch(() => ({}));
-    if (!response.ok) throw new Error(body.error || `${path}: HTTP ${response.status}`);
+    if (!response.ok) throw Object.assign(new Error(body.error || `${path}: HTTP ${response.status}`), { status: response.status });
     return body;
   }
 
@@ -67,6 +67,12 @@
       showUpdated(null);
       document.body.dataset.refreshes = String(Number(document.body.dataset.refreshes || 0) + 1);
     } catch (error) {
+      if (error.status === 404) {
+        // No such sweep: there is nothing to wait for.
+        app.innerHTML = `<h1>Not found</h1><p>${esc(error.message)}. <a href="/">All sweeps</a></p>`;
+        updated.textContent = '';
+        return;
+      }
       // In the console too: a fault of the page's own would otherwise only show in its header.
       console.error(error);
       showUpdated(error);
