@@ -23,16 +23,13 @@
 # need of libLibTorchSharp.so only for the CPU backend (TorchBackend=cpu) and only where the publishing machine's
 # libstdc++ lacks that version; noble's libstdc++ has it, so a CUDA build needs and gets no patch.
 
-# The dashboard's ECharts, from npm as the lock file pins it; the SDK image has no Node.js. The Runtime build embeds it
-# and, finding it installed, does not run npm itself.
-FROM node:20-bookworm-slim AS dashboard
-WORKDIR /dashboard
-COPY src/Runtime/Dashboard/package.json src/Runtime/Dashboard/package-lock.json ./
-RUN npm ci --no-audit --no-fund
-
 FROM mcr.microsoft.com/dotnet/sdk:10.0-noble AS build
 ARG TORCH_NUGET_SOURCE=
 WORKDIR /src
+# Node.js and npm: the Runtime's build installs the dashboard's ECharts with `npm ci` (src/Runtime/Dashboard).
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends nodejs npm \
+    && rm -rf /var/lib/apt/lists/*
 COPY global.json Directory.Build.props Directory.Build.targets Directory.Packages.props ./
 COPY build/ build/
 COPY src/Core/ExperimentGrid.Core.csproj src/Core/
@@ -50,7 +47,6 @@ COPY src/Core/ src/Core/
 COPY src/Contracts/ src/Contracts/
 COPY src/Grains/ src/Grains/
 COPY src/Runtime/ src/Runtime/
-COPY --from=dashboard /dashboard/node_modules/ src/Runtime/Dashboard/node_modules/
 COPY src/Silo/ src/Silo/
 RUN dotnet publish src/Silo/ExperimentGrid.Silo.csproj -c Release -r linux-x64 --self-contained false --no-restore \
         -p:TorchBackend=cuda -o /app

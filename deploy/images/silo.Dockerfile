@@ -6,15 +6,12 @@
 # the libstdc++ of the machine that publishes. Noble's libstdc++ has that version, so no patch is applied, and the
 # runtime stage's ldd check below proves the published native libraries load there. Swap both FROM lines together.
 
-# The dashboard's ECharts, from npm as the lock file pins it; the SDK image has no Node.js. The Runtime build embeds it
-# and, finding it installed, does not run npm itself.
-FROM node:20-bookworm-slim AS dashboard
-WORKDIR /dashboard
-COPY src/Runtime/Dashboard/package.json src/Runtime/Dashboard/package-lock.json ./
-RUN npm ci --no-audit --no-fund
-
 FROM mcr.microsoft.com/dotnet/sdk:10.0-noble AS build
 WORKDIR /src
+# Node.js and npm: the Runtime's build installs the dashboard's ECharts with `npm ci` (src/Runtime/Dashboard).
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends nodejs npm \
+    && rm -rf /var/lib/apt/lists/*
 # Project files first: the restore layer (the largest download, libtorch) is reused until a project or version changes.
 COPY global.json Directory.Build.props Directory.Build.targets Directory.Packages.props ./
 COPY build/ build/
@@ -29,7 +26,6 @@ COPY src/Core/ src/Core/
 COPY src/Contracts/ src/Contracts/
 COPY src/Grains/ src/Grains/
 COPY src/Runtime/ src/Runtime/
-COPY --from=dashboard /dashboard/node_modules/ src/Runtime/Dashboard/node_modules/
 COPY src/Silo/ src/Silo/
 # linux-x64 only: without a runtime identifier the output also carries every other platform's native libraries.
 RUN dotnet publish src/Silo/ExperimentGrid.Silo.csproj -c Release -r linux-x64 --self-contained false --no-restore -o /app
