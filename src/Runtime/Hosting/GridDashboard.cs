@@ -12,9 +12,7 @@ namespace ExperimentGrid.Runtime.Hosting;
 public static class GridDashboard
 {
     /// <summary>The embedded resources' names start with it; the project file gives them these names.</summary>
-    public const string ResourceNamespace = "ExperimentGrid.Runtime.Dashboard";
-
-    public const string AssetPath = "/assets";
+    private const string ResourceNamespace = "ExperimentGrid.Runtime.Dashboard";
 
     public static WebApplication MapGridDashboard(this WebApplication app)
     {
@@ -22,8 +20,8 @@ public static class GridDashboard
         var page = Read(files, "index.html");
         // The page routes itself by its path, so each route serves the same page.
         app.MapGet("/", () => Results.Bytes(page, "text/html; charset=utf-8"));
-        app.MapGet("/sweeps/{id}", (string id) => Results.Bytes(page, "text/html; charset=utf-8"));
-        app.UseStaticFiles(new StaticFileOptions { FileProvider = files, RequestPath = AssetPath });
+        app.MapGet("/sweeps/{id}", () => Results.Bytes(page, "text/html; charset=utf-8"));
+        app.UseStaticFiles(new StaticFileOptions { FileProvider = files, RequestPath = "/assets" });
         return app;
     }
 
