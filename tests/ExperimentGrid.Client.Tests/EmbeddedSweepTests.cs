@@ -109,7 +109,29 @@ public sealed partial class EmbeddedSweepTests
         foreach (var result in new[] { status, again })
         {
             var rows = FakeGrid.Rows(result.Out).Skip(1).ToList();
-            Assert.Equal([("t001", "Pending", "1"), ("t002", "Pending", "0")], rows.Select(r => (r[0], r[2], r[3])));
+            // t002 is not created yet (one trial at a time), and its configuration shows already.
+            Assert.Equal([("t001", "learning_rate=2.0e-5", "Pending", "1"), ("t002", "learning_rate=5.0e-5", "Pending", "0")], rows.Select(r => (r[0], r[1], r[2], r[3])));
+        }
+    }
+
+    [Fact]
+    public async Task A_silo_at_the_default_gateway_answers_the_queries_even_when_it_holds_the_store_they_would_read()
+    {
+        await using var grid = new FakeGrid(new FakeTrainableFactory());
+        // A `grid silo` (or a running `grid sweep run`) on the default store, at the default gateway.
+        var (silo, _) = await grid.StartSiloAsync(grid.DefaultState, asGridSilo: true);
+        const string id = "on-the-silo";
+        var sweep = silo.Services.GetRequiredService<IGrainFactory>().GetGrain<ISweepGrain>(id);
+        await sweep.SubmitAsync(new SweepSubmission("on.yaml", FakeGrid.Spec("on", "[2.0e-5]", epochs: 1)));
+        await FakeGrid.WaitUntilAsync(async () => (await sweep.GetAsync()).Status == SweepStatus.Finished, TimeSpan.FromMinutes(1));
+
+        var list = await Cli.RunAsync("sweep", "list");
+        var held = await Cli.RunAsync("sweep", "list", "--state", grid.DefaultState);
+
+        foreach (var result in new[] { list, held })
+        {
+            Assert.True(result.ExitCode == 0, result.Error);
+            Assert.Equal([id, "on", "Finished", "0", "0", "1", "0", "0"], Assert.Single(FakeGrid.Rows(result.Out), r => r[0] == id)[..8]);
         }
     }
 

@@ -44,9 +44,10 @@ internal sealed partial class FakeGrid : IAsyncDisposable
 
     /// <summary>
     /// A one-silo cluster of fakes on the embedded store <paramref name="state"/> (default: a directory of its own),
-    /// its CPU slots <paramref name="slots"/>; returns it and the flags that reach it.
+    /// its CPU slots <paramref name="slots"/>; returns it and the flags that reach it. On free ports and a cluster of
+    /// its own, unless <paramref name="asGridSilo"/>: then on `grid silo`'s default ports and cluster id.
     /// </summary>
-    public async Task<(WebApplication Silo, string[] Flags)> StartSiloAsync(string? state = null, string slots = "cpu:1")
+    public async Task<(WebApplication Silo, string[] Flags)> StartSiloAsync(string? state = null, string slots = "cpu:1", bool asGridSilo = false)
     {
         var id = $"cli-fakes-{Guid.NewGuid():N}";
         var options = new SiloOptions
@@ -60,6 +61,11 @@ internal sealed partial class FakeGrid : IAsyncDisposable
             ClusterId = id,
             ServiceId = id,
         };
+        if (asGridSilo)
+        {
+            var defaults = new SiloOptions();
+            options = options with { SiloPort = defaults.SiloPort, GatewayPort = defaults.GatewayPort, ClusterId = defaults.ClusterId, ServiceId = defaults.ServiceId };
+        }
         var builder = GridSilo.CreateBuilder(options);
         builder.Services.AddSingleton(new TrainableFactory(Fakes.Create));
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
