@@ -280,8 +280,8 @@ internal static class SweepCommand
         if (sweep.Trials.Any(t => t.Status == TrialStatus.Running))
         {
             caption.Add(sweep.EstimatedRemaining() is { } eta
-                ? $"sweep ETA about {Duration(eta)}: the running trials' pace this epoch, every trial still to run taken as long as theirs, " +
-                  "as many at a time as run now; a trial's ETA is its training left at that pace (evaluations not counted)"
+                ? $"sweep ETA about {Duration(eta)}, from the running trials' pace: each trial still to run taken as long as theirs, " +
+                  "as many at a time as run now; evaluations not counted"
                 : "sweep ETA: once a running trial has timed a step");
         }
         return caption.Count == 0 ? table : table.Caption(Markup.Escape(string.Join("\n", caption)));
