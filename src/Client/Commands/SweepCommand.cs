@@ -17,7 +17,7 @@ internal static class SweepCommand
 {
     public static Option<string> ClusterOption(string description) => new("--cluster") { Description = description };
 
-    public static Option<string> ClusterIdOption() => new("--cluster-id") { Description = "The cluster's id [default: experimentgrid]", DefaultValueFactory = _ => "experimentgrid" };
+    public static Option<string> ClusterIdOption() => new("--cluster-id") { Description = "The cluster's id", DefaultValueFactory = _ => "experimentgrid" };
 
     /// <summary>--cluster of the commands that only read: without it they read this machine's sweeps (<see cref="GridConnection.QueryAsync"/>).</summary>
     public static Option<string> QueryClusterOption() => ClusterOption(
