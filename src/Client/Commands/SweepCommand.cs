@@ -200,15 +200,34 @@ internal static class SweepCommand
     {
         var sweep = grid.Sweep(id);
         var snapshot = await sweep.GetAsync();
-        await AnsiConsole.Live(View(snapshot)).StartAsync(async live =>
+        var poll = TimeSpan.FromMilliseconds(500);
+        if (AnsiConsole.Profile.Capabilities is { Ansi: true, Interactive: true })
         {
-            while (snapshot.Status == SweepStatus.Running)
+            await AnsiConsole.Live(View(snapshot)).StartAsync(async live =>
             {
-                await Task.Delay(TimeSpan.FromMilliseconds(500), cancellation);
+                while (snapshot.Status == SweepStatus.Running)
+                {
+                    await Task.Delay(poll, cancellation);
+                    snapshot = await sweep.GetAsync();
+                    live.UpdateTarget(View(snapshot));
+                }
+            });
+        }
+        else
+        {
+            // A pipe or a log file, where a live view cannot redraw and would append the whole table at every step of
+            // every trial: the table is written when a trial's status changes, and at the end.
+            var shown = "";
+            while (true)
+            {
+                var statuses = $"{snapshot.Status} {string.Join(" ", snapshot.Trials.Select(t => $"{t.TrialId}={t.Status}"))}";
+                if (statuses != shown) AnsiConsole.Write(View(snapshot));
+                shown = statuses;
+                if (snapshot.Status != SweepStatus.Running) break;
+                await Task.Delay(poll, cancellation);
                 snapshot = await sweep.GetAsync();
-                live.UpdateTarget(View(snapshot));
             }
-        });
+        }
         var rows = await grid.Grains.GetGrain<ILeaderboardGrain>(LeaderboardKeys.All).RankAsync(id, top);
         AnsiConsole.Write(LeaderboardCommand.Table(rows));
         if (rows.Count > 0) await ShowBestModelAsync(grid, rows[0]);
