@@ -50,8 +50,10 @@ public sealed record SweepTrialView(
 
 /// <summary>
 /// A sweep and every trial it has started, in one call. <paramref name="SpaceSize"/> is how many configurations its
-/// search space holds; trials exist only for those the searcher has suggested. <paramref name="Submission"/> is the
-/// spec as submitted.
+/// search space holds; trials exist only for those the searcher has suggested. <paramref name="Upcoming"/> are the
+/// next few trials its searcher will suggest whatever it is told (a grid's next points, say), Pending and not yet
+/// created, so that their configurations show before a slot frees up for them; not in <paramref name="Trials"/>.
+/// <paramref name="Submission"/> is the spec as submitted.
 /// </summary>
 [GenerateSerializer, Immutable]
 public sealed record SweepSnapshot(
@@ -65,9 +67,28 @@ public sealed record SweepSnapshot(
     [property: Id(7)] int SpaceSize = 0,
     [property: Id(8)] string? EndReason = null,
     [property: Id(9)] IReadOnlyList<SweepObjective>? Objectives = null,
-    [property: Id(10)] SweepSubmission? Submission = null)
+    [property: Id(10)] SweepSubmission? Submission = null,
+    [property: Id(11)] IReadOnlyList<SweepTrialView>? Upcoming = null)
 {
     public int Count(TrialStatus status) => Trials.Count(t => t.Status == status);
+
+    /// <summary>
+    /// A rough time to the sweep's end, from its running trials' pace alone: the training time they have left (see
+    /// <see cref="TrainingProgress.EstimatedRemaining"/>), plus each trial still to run (waiting, loading, or not yet
+    /// suggested) taken as long as a running trial's whole training at its pace, all shared by as many slots as trials
+    /// run now. Evaluations are not counted. Null when no running trial has timed a step, or the sweep is ending.
+    /// </summary>
+    public TimeSpan? EstimatedRemaining()
+    {
+        var running = Trials.Where(t => t.Status == TrialStatus.Running).ToList();
+        var timed = running.Where(t => t.Progress?.StepTime() is not null).Select(t => t.Progress!).ToList();
+        if (Status != SweepStatus.Running || EndReason is not null || timed.Count == 0) return null;
+        var left = timed.Select(p => p.EstimatedRemaining()!.Value).ToList();
+        var wholeTrial = TimeSpan.FromTicks((long)timed.Average(p => (p.StepTime()!.Value * p.TotalSteps).Ticks));
+        var toRun = Count(TrialStatus.Pending) + (running.Count - timed.Count) + Math.Max(0, SpaceSize - Trials.Count);
+        var shared = (left.Aggregate(TimeSpan.Zero, (sum, l) => sum + l) + wholeTrial * toRun) / running.Count;
+        return shared > left.Max() ? shared : left.Max();
+    }
 }
 
 /// <summary>

@@ -200,9 +200,10 @@ public sealed partial class ClusterCommandTests : IAsyncLifetime
         Assert.True(running.ExitCode == 0, running.Error);
         Assert.StartsWith($"{id}: Running", running.Out, StringComparison.Ordinal);
         var rows = TrialRows(running.Out);
-        Assert.Equal("Running", Assert.Single(rows)[2]);
-        Assert.Equal("learning_rate=1.0e-5", rows[0][1]);
-        Assert.Contains("1 of 3 configurations suggested so far", running.Out);
+        // The two configurations not created yet show already, waiting.
+        Assert.Equal([("t001", "learning_rate=1.0e-5", "Running"), ("t002", "learning_rate=2.0e-5", "Pending"), ("t003", "learning_rate=3.0e-5", "Pending")],
+            rows.Select(r => (r[0], r[1], r[2])));
+        Assert.Contains("1 of 3 configurations suggested so far; the next 2 shown", running.Out);
         // Epoch and step come from one progress report: steps 1-4 are epoch 1, 5-8 epoch 2, 9-12 epoch 3.
         var step = StepOfTwelve().Match(rows[0][5]);
         Assert.True(step.Success, $"step '{rows[0][5]}'");

@@ -56,7 +56,10 @@ public sealed class SweepCommandTests : IDisposable
         var result = await Cli.RunAsync("sweep", "run", spec, "--slots", "cpu:1", "--state", Path.Combine(_directory, "state"));
 
         Assert.True(result.ExitCode == 0, result.Error);
-        var leaderboard = result.Out[result.Out.LastIndexOf("rank", StringComparison.Ordinal)..];
+        // The leaderboard, up to the lines below it that name the best model (whose path names its trial too).
+        var bestModel = result.Out.LastIndexOf("best model (", StringComparison.Ordinal);
+        Assert.True(bestModel >= 0, result.Out);
+        var leaderboard = result.Out[result.Out.LastIndexOf("rank", StringComparison.Ordinal)..bestModel];
         // Spectre.Console wraps cells to the console's width, so look for short, unbreakable pieces.
         Assert.True(leaderboard.Contains("t001", StringComparison.Ordinal) && leaderboard.Contains("t002", StringComparison.Ordinal), result.Out);
         Assert.Equal(1, leaderboard.Split("t001").Length - 1);

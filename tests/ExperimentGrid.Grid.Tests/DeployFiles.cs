@@ -141,6 +141,28 @@ internal static partial class DeployFiles
 
     public static HashSet<string> MetricNames(string expr) => [.. MetricName().Matches(expr).Select(m => m.Value)];
 
+    /// <summary>The Orleans fault counters a query reads: series that exist only once a fault has happened.</summary>
+    public static HashSet<string> OrleansFaultCounters(string expr) => [.. OrleansFaultCounter().Matches(expr).Select(m => m.Value)];
+
+    [GeneratedRegex(@"orleans_(?:storage_(?:read|write|clear)_errors|scheduler_long_running_turns)_total")]
+    private static partial Regex OrleansFaultCounter();
+
+    /// <summary>The Orleans meter's instrument that the Prometheus exporter exposes as counter <paramref name="series"/>.</summary>
+    public static string OrleansInstrument(string series) => series[..^"_total".Length].Replace('_', '-');
+
+    /// <summary>The instruments of <paramref name="meter"/> that exist in this process, whatever their values.</summary>
+    public static HashSet<string> PublishedInstruments(string meter)
+    {
+        var names = new HashSet<string>();
+        using var listener = new System.Diagnostics.Metrics.MeterListener();
+        listener.InstrumentPublished = (instrument, _) =>
+        {
+            if (instrument.Meter.Name == meter) names.Add(instrument.Name);
+        };
+        listener.Start();
+        return names;
+    }
+
     /// <summary>The NVIDIA DCGM exporter's series a query names (the dashboard's GPU panels).</summary>
     public static HashSet<string> DcgmMetricNames(string expr) => [.. DcgmMetricName().Matches(expr).Select(m => m.Value)];
 
@@ -179,7 +201,7 @@ internal static partial class DeployFiles
     [GeneratedRegex(@"\$\{(\w+):?-([^}]*)\}")]
     private static partial Regex Variable();
 
-    [GeneratedRegex(@"\bexperimentgrid_[a-z0-9_]+\b")]
+    [GeneratedRegex(@"\b(?:experimentgrid|orleans)_[a-z0-9_]+\b")]
     private static partial Regex MetricName();
 
     [GeneratedRegex(@"\bDCGM_FI_[A-Z0-9_]+\b")]

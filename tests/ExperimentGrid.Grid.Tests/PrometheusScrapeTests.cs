@@ -5,6 +5,7 @@ using System.Text;
 using System.Text.Json;
 using ExperimentGrid.Contracts;
 using ExperimentGrid.Runtime;
+using ExperimentGrid.Runtime.Hosting;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace ExperimentGrid.Grid.Tests;
@@ -44,11 +45,26 @@ public sealed class PrometheusScrapeTests
         // The Grafana dashboard's queries, its sweep variable set, are PromQL this Prometheus runs (a syntax error is a
         // 400); all but the per-trial panels, whose trials have ended, and the GPU panels (no GPU, no DCGM exporter
         // here) show this sweep and this silo.
+        // The Orleans panels' fault counters (storage errors, long-running turns) have no series until a fault: each must
+        // be an instrument this silo's Orleans meter has published, under the name the exporter turns into the query's.
+        var orleansInstruments = DeployFiles.PublishedInstruments(GridSilo.OrleansMeter);
         foreach (var query in DeployFiles.DashboardQueries())
         {
-            var series = await prometheus.QueryAsync(query.Expr.Replace("$sweep", "scraped", StringComparison.Ordinal));
-            if (!query.Expr.Contains("experimentgrid_trial_", StringComparison.Ordinal) && DeployFiles.DcgmMetricNames(query.Expr).Count == 0)
-                Assert.True(series.Count > 0, $"dashboard query '{query.Expr}' has no data");
+            var expr = query.Expr.Replace("$sweep", "scraped", StringComparison.Ordinal);
+            var series = await prometheus.QueryAsync(expr);
+            if (query.Expr.Contains("experimentgrid_trial_", StringComparison.Ordinal) || DeployFiles.DcgmMetricNames(query.Expr).Count > 0) continue;
+            if (DeployFiles.OrleansFaultCounters(query.Expr) is { Count: > 0 } faults)
+            {
+                Assert.All(faults, counter => Assert.Contains(DeployFiles.OrleansInstrument(counter), orleansInstruments));
+                continue;
+            }
+            // A rate needs two scrapes in its window; the scrape interval is a second, but a loaded machine stretches it.
+            for (var wait = 0; series.Count == 0 && wait < 60; wait++)
+            {
+                await Task.Delay(TimeSpan.FromSeconds(1));
+                series = await prometheus.QueryAsync(expr);
+            }
+            Assert.True(series.Count > 0, $"dashboard query '{query.Expr}' has no data");
         }
         await silo.StopAsync();
     }

@@ -2,6 +2,8 @@ using System.Net;
 using System.Net.Sockets;
 using ExperimentGrid.Contracts;
 using ExperimentGrid.Runtime.Hosting;
+using ExperimentGrid.Runtime.Slots;
+using ExperimentGrid.Runtime.Storage;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -62,17 +64,106 @@ internal sealed class GridConnection(IHost host, IGrainFactory grains) : IAsyncD
         return new GridConnection(host, host.Services.GetRequiredService<IClusterClient>());
     }
 
-    /// <summary>A one-machine silo in this process, with the silo's defaults (embedded store, detected slots).</summary>
-    public static async Task<GridConnection> StartSiloAsync(ExperimentGrid.Runtime.Hosting.SiloOptions options, CancellationToken cancellationToken)
+    /// <summary>
+    /// Services every silo this process starts gets on top of the runtime's: the client tests put fake trainables
+    /// here, so that `grid sweep run` without --cluster trains in seconds. Null in the grid CLI.
+    /// </summary>
+    internal static Action<IServiceCollection>? SiloServices { get; set; }
+
+    /// <summary>
+    /// A one-machine silo in this process, with the silo's defaults (embedded store, detected slots). Its runtime logs
+    /// below error stay hidden (Orleans' advice on server GC, which the CLI does without on purpose, a failed attempt
+    /// the table shows anyway) unless <paramref name="verbose"/>, which shows them from information up.
+    /// </summary>
+    public static async Task<GridConnection> StartSiloAsync(ExperimentGrid.Runtime.Hosting.SiloOptions options, bool verbose, CancellationToken cancellationToken)
     {
         var builder = GridSilo.CreateBuilder(options);
-        builder.Logging.SetMinimumLevel(LogLevel.Warning);
-        // The CLI runs on workstation GC on purpose, and this category's only warnings at start-up advise server GC:
-        // noise above the sweep's table. Its errors still show.
-        builder.Logging.AddFilter("Orleans.Runtime.Silo", LogLevel.Error);
+        SiloServices?.Invoke(builder.Services);
+        builder.Logging.SetMinimumLevel(verbose ? LogLevel.Information : LogLevel.Error);
+        // The runtime lowers some categories' thresholds (to warning, say); a minimum level alone does not override a
+        // category's rule, so each rule below error is raised to it.
+        if (!verbose)
+        {
+            builder.Services.PostConfigure<LoggerFilterOptions>(filters =>
+            {
+                foreach (var (rule, i) in filters.Rules.Select((r, i) => (r, i)).Where(r => r.r.LogLevel < LogLevel.Error).ToList())
+                    filters.Rules[i] = new LoggerFilterRule(rule.ProviderName, rule.CategoryName, LogLevel.Error, rule.Filter);
+            });
+        }
         var app = GridSilo.Build(builder);
         await app.StartAsync(cancellationToken);
         return new GridConnection(app, app.Services.GetRequiredService<IGrainFactory>());
+    }
+
+    /// <summary>
+    /// What `grid leaderboard` and `grid sweep list|status` read: the cluster at <paramref name="cluster"/> when one is
+    /// given. Without it, the silo at the default gateway (a `grid silo`, or the one a running `grid sweep run` holds),
+    /// else the embedded store that `grid sweep run` left (<paramref name="state"/>, else the default one), through a
+    /// silo started here with no slots: one with slots would resume the store's unfinished trials. An explicit
+    /// <paramref name="state"/> is read first; only when a silo holds it is the default gateway asked.
+    /// </summary>
+    public static async Task<GridConnection> QueryAsync(string? cluster, string? state, string clusterId, ClusterTls? tls, CancellationToken cancellationToken)
+    {
+        if (cluster is not null) return await ConnectAsync(cluster, clusterId, tls, cancellationToken);
+        var options = new ExperimentGrid.Runtime.Hosting.SiloOptions();
+        options = options with
+        {
+            StateDirectory = state is null ? options.StateDirectory : Path.GetFullPath(state),
+            Slots = SiloSlots.None,
+            // Its own ports: the default ones belong to a silo that may start meanwhile.
+            SiloPort = FreePort(),
+            GatewayPort = FreePort(),
+            HttpPort = 0,
+            Tls = tls,
+        };
+        if (state is null && await ListensAsync(DefaultCluster, cancellationToken))
+        {
+            try
+            {
+                return await ConnectAsync(DefaultCluster, clusterId, tls, cancellationToken);
+            }
+            catch (IOException) when (Directory.Exists(options.StateDirectory) && !EmbeddedStore.InUse(options.StateDirectory))
+            {
+                // Something else listens there (a silo of another cluster): the store is what this machine's sweeps left.
+            }
+        }
+        if (!Directory.Exists(options.StateDirectory))
+        {
+            throw new IOException(state is null
+                ? $"no silo answers at {DefaultCluster}, and there is no embedded store at {options.StateDirectory} (grid sweep run makes it): " +
+                  "give a cluster's gateway with --cluster, or a store with --state."
+                : $"--state: {options.StateDirectory}: no embedded store there (grid sweep run --state makes one).");
+        }
+        if (EmbeddedStore.InUse(options.StateDirectory))
+        {
+            if (state is not null && await ListensAsync(DefaultCluster, cancellationToken)) return await ConnectAsync(DefaultCluster, clusterId, tls, cancellationToken);
+            throw new IOException($"{options.StateDirectory}: the embedded store is in use by a silo that does not answer at {DefaultCluster}; " +
+                                  "give that silo's gateway with --cluster.");
+        }
+        return await StartSiloAsync(options, verbose: false, cancellationToken);
+    }
+
+    /// <summary>Whether anything accepts a TCP connection at the address: a refused port answers at once, where an Orleans client retries.</summary>
+    private static async Task<bool> ListensAsync(string address, CancellationToken cancellationToken)
+    {
+        var endpoint = ParseEndpoint(address);
+        using var client = new TcpClient(endpoint.AddressFamily);
+        try
+        {
+            await client.ConnectAsync(endpoint, cancellationToken);
+            return true;
+        }
+        catch (SocketException)
+        {
+            return false;
+        }
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
     public ISweepGrain Sweep(string id) => Grains.GetGrain<ISweepGrain>(id);

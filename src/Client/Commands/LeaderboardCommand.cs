@@ -23,15 +23,16 @@ internal static class LeaderboardCommand
         var sweep = new Option<string>("--sweep") { Description = "Only this sweep's configurations [default: every sweep's]" };
         var top = TopOption("How many configurations.");
         var json = new Option<bool>("--json") { Description = "Print JSON instead of a table." };
-        var cluster = SweepCommand.ClusterOption($"The cluster's gateway, HOST:PORT [default: {GridConnection.DefaultCluster}]");
+        var cluster = SweepCommand.QueryClusterOption();
         var clusterId = SweepCommand.ClusterIdOption();
+        var state = SweepCommand.StateOption();
         var command = new Command("leaderboard",
             "The best configurations, per sweep or across sweeps: each one's mean over its seeds ± a 95% t-interval, n, and its sweep's Pareto front.")
-            { sweep, top, json, cluster, clusterId };
+            { sweep, top, json, cluster, clusterId, state };
         var tls = ClusterTls.AddFlags(command, "client");
         command.SetAction((parse, cancellation) => CommandRunner.RunAsync(async _ =>
         {
-            await using var grid = await GridConnection.ConnectAsync(parse.GetValue(cluster) ?? GridConnection.DefaultCluster, parse.GetValue(clusterId)!, tls(parse), cancellation);
+            await using var grid = await GridConnection.QueryAsync(parse.GetValue(cluster), parse.GetValue(state), parse.GetValue(clusterId)!, tls(parse), cancellation);
             var rows = await grid.Grains.GetGrain<ILeaderboardGrain>(LeaderboardKeys.All).RankAsync(parse.GetValue(sweep), parse.GetValue(top));
             if (parse.GetValue(json)) Console.WriteLine(GridJson.Leaderboard(rows).ToJsonString(Indented));
             else AnsiConsole.Write(Table(rows));

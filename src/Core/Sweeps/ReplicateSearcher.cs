@@ -81,6 +81,17 @@ public sealed class ReplicateSearcher : ISearcher
         return suggestions;
     }
 
+    /// <summary>
+    /// The replicates queued now, then each of the inner searcher's upcoming configurations under its k seeds. Racing
+    /// may add replicates ahead of them later; these still come.
+    /// </summary>
+    public IReadOnlyList<Suggestion> Upcoming(int count)
+    {
+        var queued = _queued.Select(q => Replicate(q.Configuration.Suggestion, q.Replicate));
+        var later = _configurations.Upcoming(count).SelectMany(c => Enumerable.Range(1, c.Spec is null ? 1 : _settings.Count).Select(r => Replicate(c, r)));
+        return [.. queued.Concat(later).Take(Math.Max(count, 0))];
+    }
+
     private bool QueueNextConfiguration()
     {
         if (_configurations.Suggest(1) is not [var suggestion]) return false;

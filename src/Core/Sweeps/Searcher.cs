@@ -13,6 +13,13 @@ public interface ISearcher
     /// </summary>
     IReadOnlyList<Suggestion> Suggest(int count);
 
+    /// <summary>
+    /// Up to <paramref name="count"/> trials it will suggest later whatever it is told, in the order it would, without
+    /// suggesting them: a sweep shows their configurations before it starts them. Empty where what comes next depends
+    /// on results.
+    /// </summary>
+    IReadOnlyList<Suggestion> Upcoming(int count);
+
     /// <summary>A trial's objective after an epoch, as the scheduler hears it.</summary>
     void OnEpoch(TrialReport report);
 
@@ -45,6 +52,9 @@ public sealed class SpaceSearcher(SearchSpace space) : ISearcher
         while (suggestions.Count < count && !Exhausted) suggestions.Add(space.Create(Suggested++));
         return suggestions;
     }
+
+    public IReadOnlyList<Suggestion> Upcoming(int count) =>
+        [.. Enumerable.Range(Suggested, Math.Clamp(space.Count - Suggested, 0, Math.Max(count, 0))).Select(space.Create)];
 
     public void OnEpoch(TrialReport report)
     {

@@ -78,6 +78,9 @@ public sealed class TpeSearcher : ISearcher
         return suggestions;
     }
 
+    /// <summary>None: past its startup trials each suggestion depends on the results so far.</summary>
+    public IReadOnlyList<Suggestion> Upcoming(int count) => [];
+
     public void OnEpoch(TrialReport report)
     {
         if (_byId.TryGetValue(report.TrialId, out var trial) && report.Epoch >= (trial.LastEpoch ?? 0))

@@ -61,7 +61,22 @@ public sealed record TrainingProgress(
     double SamplesPerSecond,
     double TokensPerSecond,
     TimeSpan Elapsed,
-    int MicroBatchSize);
+    int MicroBatchSize)
+{
+    /// <summary>This epoch's training time per optimizer step so far (<see cref="Elapsed"/> is the epoch's); null before its first step.</summary>
+    public TimeSpan? StepTime()
+    {
+        if (Epochs <= 0 || TotalSteps <= 0) return null;
+        var stepsThisEpoch = Step - (Epoch - 1) * (TotalSteps / Epochs);
+        return stepsThisEpoch > 0 && Elapsed > TimeSpan.Zero ? Elapsed / stepsThisEpoch : null;
+    }
+
+    /// <summary>
+    /// The training time left at <see cref="StepTime"/>: evaluations and checkpoints are not counted. Null before the
+    /// epoch's first step.
+    /// </summary>
+    public TimeSpan? EstimatedRemaining() => StepTime() * Math.Max(0, TotalSteps - Step);
+}
 
 /// <summary>
 /// How a trial's trainable is made: <see cref="TrialRunner.Create"/> in production; tests and benchmarks of the grid

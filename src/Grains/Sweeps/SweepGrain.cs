@@ -163,7 +163,18 @@ public sealed class SweepGrain(
             _plan?.Trials.Count ?? 0,
             S.EndReason,
             _plan?.Objectives,
-            S.Submission);
+            S.Submission,
+            Upcoming());
+    }
+
+    /// <summary>How many not-yet-created trials a snapshot shows: enough to fill a screen, few enough to stay cheap for a grid of 10^5.</summary>
+    private const int UpcomingShown = 20;
+
+    private List<SweepTrialView> Upcoming()
+    {
+        if (S.Status != SweepStatus.Running || S.EndReason is not null || _searcher is null) return [];
+        var count = Math.Min(UpcomingShown, _plan!.Budget.MaxTrials is { } most ? most - S.Trials.Count : int.MaxValue);
+        return [.. _searcher.Upcoming(count).Select(s => new SweepTrialView(s.Id, TrialStatus.Pending, s.Hyperparameters.ToList(), 0, null, null, null, null))];
     }
 
     /// <summary>

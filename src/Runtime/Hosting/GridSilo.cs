@@ -8,6 +8,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using OpenTelemetry.Metrics;
+using Orleans.Dashboard;
 using OpenTelemetry.Resources;
 using Orleans.Configuration;
 using Orleans.Runtime;
@@ -23,6 +24,12 @@ public static class GridSilo
 {
     /// <summary>What Orleans' Kubernetes hosting reads of the pod; deploy/kubernetes/silo.yaml sets them.</summary>
     public static readonly IReadOnlyList<string> PodVariables = ["POD_NAME", "POD_NAMESPACE", "POD_IP"];
+
+    /// <summary>The Orleans runtime's own meter (requests, activations, storage, the scheduler), exported beside the grid's.</summary>
+    public const string OrleansMeter = "Microsoft.Orleans";
+
+    /// <summary>Where the Orleans dashboard is mounted on the HTTP port.</summary>
+    public const string OrleansDashboardPath = "/orleans";
 
     /// <summary>
     /// A host builder with everything configured; callers may add services (such as more grain assemblies) before
@@ -62,7 +69,7 @@ public static class GridSilo
         builder.Services.AddSingleton(options.Slots);
         builder.Services.AddOpenTelemetry()
             .ConfigureResource(resource => resource.AddService("experimentgrid-silo", serviceInstanceId: $"{options.ClusterId}/{options.SiloPort}"))
-            .WithMetrics(metrics => metrics.AddMeter(GridMetrics.MeterName).AddPrometheusExporter());
+            .WithMetrics(metrics => metrics.AddMeter(GridMetrics.MeterName, OrleansMeter).AddPrometheusExporter());
         builder.UseOrleans(silo =>
         {
             silo.Configure<ClusterOptions>(cluster =>
@@ -71,6 +78,7 @@ public static class GridSilo
                 cluster.ServiceId = options.ServiceId;
             });
             if (tls is not null) silo.UseTls(tls);
+            if (options.OrleansDashboard) silo.AddDashboard();
             silo.AddGridSlots(options.Slots, grid =>
             {
                 // Sweeps may start from bundled models (imported into the cache) and from models other trials wrote.
@@ -112,6 +120,7 @@ public static class GridSilo
         // Instruments exist once their meter's owner does; create it now so the first scrape already has them.
         app.Services.GetRequiredService<GridMetrics>();
         app.MapPrometheusScrapingEndpoint();
+        if (app.Services.GetRequiredService<SiloOptions>().OrleansDashboard) app.MapOrleansDashboard(OrleansDashboardPath);
         app.MapGet("/healthz", (ISiloStatusOracle silo) => silo.CurrentStatus == SiloStatus.Active
             ? Results.Text("ok\n")
             : Results.Text($"{silo.CurrentStatus}\n", statusCode: StatusCodes.Status503ServiceUnavailable));

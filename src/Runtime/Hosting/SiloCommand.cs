@@ -71,6 +71,8 @@ public static class SiloCommand
         command.Options.Add(state);
         command.Options.Add(slots);
         command.Options.Add(checkpoints);
+        var noOrleansDashboard = new Option<bool>("--no-orleans-dashboard") { Description = $"Do not serve the Orleans dashboard at {GridSilo.OrleansDashboardPath} on the HTTP port." };
+        command.Options.Add(noOrleansDashboard);
         command.Options.Add(cache);
         command.Options.Add(cacheSize);
         command.Options.Add(dataRoot);
@@ -107,6 +109,7 @@ public static class SiloCommand
                 CheckpointDirectory = parse.GetValue(checkpoints) ?? defaults.CheckpointDirectory,
                 CacheDirectory = parse.GetValue(cache) is { } cacheDirectory ? Path.GetFullPath(cacheDirectory) : defaults.CacheDirectory,
                 CacheMaxBytes = parse.GetValue(cacheSize),
+                OrleansDashboard = !parse.GetValue(noOrleansDashboard),
                 DataRoot = parse.GetValue(dataRoot) is { } data ? Path.GetFullPath(data) : defaults.DataRoot,
                 LeaseDuration = TimeSpan.FromSeconds(parse.GetValue(lease)),
                 SiloPort = parse.GetValue(siloPort),

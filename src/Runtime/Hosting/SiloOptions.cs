@@ -35,6 +35,9 @@ public sealed record SiloOptions
     /// <summary>How long a trial stays its slot's without a heartbeat; after that, another silo resumes it.</summary>
     public TimeSpan LeaseDuration { get; init; } = new GridOptions().LeaseDuration;
 
+    /// <summary>The Orleans dashboard under /orleans on the HTTP port (silos, grains, calls and their latency, reminders).</summary>
+    public bool OrleansDashboard { get; init; } = true;
+
     public int SiloPort { get; init; } = 11111;
     public int GatewayPort { get; init; } = 30000;
 

@@ -36,6 +36,12 @@ public sealed partial class SiloSlots
     public IReadOnlyList<Slot> All { get; }
 
     /// <summary>
+    /// No slots: a silo that trains nothing. `grid leaderboard` and `grid sweep list|status` start one on the embedded
+    /// store to read it; a silo with slots would resume the store's unfinished trials.
+    /// </summary>
+    public static SiloSlots None { get; } = new([]);
+
+    /// <summary>
     /// Parses a comma-separated list: <c>gpu:I</c> is the GPU with index I, <c>gpu:IxK</c> is K slots sharing it (small
     /// trials packed on one GPU), <c>cpu:N</c> is N CPU slots. For example "cpu:2", "gpu:0,gpu:1", "gpu:0x2,gpu:1x2"
     /// or "gpu:0,cpu:1".

@@ -9,6 +9,8 @@ namespace ExperimentGrid.Runtime.Storage;
 /// </summary>
 public sealed class EmbeddedStore(string directory) : IHostedLifecycleService, IDisposable
 {
+    private const string LockFile = ".lock";
+
     private FileStream? _lock;
 
     public string Directory { get; } = Path.GetFullPath(directory);
@@ -28,13 +30,29 @@ public sealed class EmbeddedStore(string directory) : IHostedLifecycleService, I
         try
         {
             // On Linux, FileShare.None takes an exclusive flock, which the kernel drops if the process dies.
-            _lock = new FileStream(Path.Combine(Directory, ".lock"), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+            _lock = new FileStream(Path.Combine(Directory, LockFile), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
         }
         catch (IOException e)
         {
             throw new IOException($"{Directory}: the state directory is in use by another silo.", e);
         }
         return Task.CompletedTask;
+    }
+
+    /// <summary>Whether a silo holds <paramref name="directory"/>'s lock now (a directory no silo has opened is not in use).</summary>
+    public static bool InUse(string directory)
+    {
+        var path = Path.Combine(directory, LockFile);
+        if (!File.Exists(path)) return false;
+        try
+        {
+            using var probe = new FileStream(path, FileMode.Open, FileAccess.ReadWrite, FileShare.None);
+            return false;
+        }
+        catch (IOException)
+        {
+            return true;
+        }
     }
 
     /// <summary>What an earlier version's grain state is, and what to do about it.</summary>

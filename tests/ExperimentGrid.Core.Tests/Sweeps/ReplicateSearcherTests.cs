@@ -31,8 +31,25 @@ public sealed class ReplicateSearcherTests : IDisposable
         public List<(string Id, IReadOnlyList<double>? Values)> Told { get; } = [];
         public bool Exhausted => inner.Exhausted;
         public IReadOnlyList<Suggestion> Suggest(int count) => inner.Suggest(count);
+        public IReadOnlyList<Suggestion> Upcoming(int count) => inner.Upcoming(count);
         public void OnEpoch(TrialReport report) => inner.OnEpoch(report);
         public void OnTrialEnd(string trialId, IReadOnlyList<double>? objectives) => Told.Add((trialId, objectives));
+    }
+
+    [Fact]
+    public void Upcoming_trials_are_those_it_suggests_next_and_asking_for_them_suggests_none()
+    {
+        var searcher = Plan(3, "replicates: 2").CreateSearcher();
+        Assert.Equal(["t001-r1"], searcher.Suggest(1).Select(t => t.Id));
+
+        var upcoming = searcher.Upcoming(4);
+
+        // The queued replicate first, then the next configurations under both seeds.
+        Assert.Equal(["t001-r2", "t002-r1", "t002-r2", "t003-r1"], upcoming.Select(t => t.Id));
+        Assert.Equal(["8", "7"], upcoming.Take(2).Select(t => t.Hyperparameters.Single(h => h.Field == "seed").Value));
+        Assert.Equal(upcoming.Select(t => (t.Id, t.Spec!.Seed, t.Spec.LearningRate)), searcher.Suggest(4).Select(t => (t.Id, t.Spec!.Seed, t.Spec.LearningRate)));
+        Assert.Equal(["t003-r2"], searcher.Upcoming(4).Select(t => t.Id));
+        Assert.Empty(Plan(3, "").CreateSearcher().Upcoming(0));
     }
 
     [Fact]
