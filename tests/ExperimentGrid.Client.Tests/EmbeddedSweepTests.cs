@@ -36,6 +36,8 @@ public sealed partial class EmbeddedSweepTests
         // No runtime log below error: Orleans' server GC advice and the failed trial's warning among them.
         Assert.DoesNotContain((run.Out + run.Error).Split('\n'), line => line.StartsWith("warn:", StringComparison.Ordinal) || line.StartsWith("info:", StringComparison.Ordinal));
         var id = FakeGrid.SweepId(run.Out);
+        // The in-process silo's sweep dashboard, on the port the OS gave its HTTP endpoint.
+        Assert.Matches($@"\ndashboard: http://127\.0\.0\.1:[1-9][0-9]*/sweeps/{System.Text.RegularExpressions.Regex.Escape(id)} \(while this command runs\)\n", run.Out.ReplaceLineEndings("\n"));
         Assert.Equal(["trial", "hyperparameters", "status", "attempts", "epoch", "step", "loss", "samples/s", "f1", "ETA"], FakeGrid.Rows(run.Out)[0]);
         Assert.Contains($"\nt003: {LongError}\n", run.Out.ReplaceLineEndings("\n"));
         // With no noise, F1 after 2 epochs is 0.75 (0.9 - 0.1 log10(lr / 3e-5)^2): 2e-5 beats 5e-5.

@@ -4,6 +4,9 @@ using ExperimentGrid.Contracts;
 using ExperimentGrid.Runtime.Hosting;
 using ExperimentGrid.Runtime.Slots;
 using ExperimentGrid.Runtime.Storage;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -15,8 +18,11 @@ namespace ExperimentGrid.Client.Commands;
 /// The grains the sweep commands talk to: through an Orleans client to a running cluster's gateway, or, for
 /// `grid sweep run` without --cluster, through a silo started in this process on the embedded store.
 /// </summary>
-internal sealed class GridConnection(IHost host, IGrainFactory grains) : IAsyncDisposable
+internal sealed class GridConnection(IHost host, IGrainFactory grains, Uri? dashboard = null) : IAsyncDisposable
 {
+    /// <summary>The sweep dashboard of a silo in this process (on a port the OS chose); null for a cluster's.</summary>
+    public Uri? Dashboard { get; } = dashboard;
+
     public const string DefaultCluster = "127.0.0.1:30000";
 
     // Orleans' own default retries the first connection for about three minutes; a command should say at once that
@@ -92,7 +98,13 @@ internal sealed class GridConnection(IHost host, IGrainFactory grains) : IAsyncD
         }
         var app = GridSilo.Build(builder);
         await app.StartAsync(cancellationToken);
-        return new GridConnection(app, app.Services.GetRequiredService<IGrainFactory>());
+        Uri? dashboard = null;
+        if (options.Dashboard)
+        {
+            var bound = new Uri(app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.First());
+            dashboard = new Uri($"http://127.0.0.1:{bound.Port}/");
+        }
+        return new GridConnection(app, app.Services.GetRequiredService<IGrainFactory>(), dashboard);
     }
 
     /// <summary>

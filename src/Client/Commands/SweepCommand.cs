@@ -71,6 +71,7 @@ internal static class SweepCommand
             var id = $"{(string.IsNullOrWhiteSpace(name) ? Path.GetFileNameWithoutExtension(path) : name)}-{DateTime.UtcNow:yyyyMMdd-HHmmss}";
             await Submit(grid.Sweep(id), submission);
             AnsiConsole.MarkupLine($"sweep [bold]{Markup.Escape(id)}[/]");
+            if (grid.Dashboard is { } dashboard) AnsiConsole.MarkupLine(Markup.Escape($"dashboard: {new Uri(dashboard, $"sweeps/{Uri.EscapeDataString(id)}")} (while this command runs)"));
             if (parse.GetValue(detach))
             {
                 AnsiConsole.MarkupLine(Markup.Escape($"follow it with: grid sweep watch {id} --cluster {address}"));
