@@ -45,14 +45,14 @@ public sealed partial class ClusterCommandTests : IAsyncLifetime
         var run = await Cli.RunAsync(["sweep", "run", spec, .. cluster]);
 
         Assert.True(run.ExitCode == 0, run.Error + run.Out);
-        var id = SweepId().Match(run.Out).Groups[1].Value;
+        var id = FakeGrid.SweepId(run.Out);
         Assert.StartsWith("cluster-run-", id, StringComparison.Ordinal);
         var finalBoard = run.Out[run.Out.LastIndexOf("rank", StringComparison.Ordinal)..];
-        Assert.Equal(["t001", "t002"], Rows(finalBoard).Select(r => r[2]).Order());
+        Assert.Equal(["t001", "t002"], FakeGrid.Rows(finalBoard).Select(r => r[2]).Order());
 
         var list = await Cli.RunAsync(["sweep", "list", .. cluster]);
         Assert.True(list.ExitCode == 0, list.Error);
-        var row = Assert.Single(Rows(list.Out), r => r[0] == id);
+        var row = Assert.Single(FakeGrid.Rows(list.Out), r => r[0] == id);
         // sweep, name, status, pending, running, completed, failed, cancelled
         Assert.Equal(["cluster-run", "Finished", "0", "0", "2", "0", "0"], row[1..8]);
 
@@ -137,7 +137,7 @@ public sealed partial class ClusterCommandTests : IAsyncLifetime
         Assert.True(table.ExitCode == 0, table.Error);
         // rank, sweep, best trial, hyperparameters, n, objective, value
         Assert.Equal([["1", id, "t006", "learning_rate=2e-5", "1", "f1 (max)", "0.8500"], ["2", id, "t005", "learning_rate=1e-5", "5", "f1 (max)", "0.8100 ± 0.0196"]],
-            Rows(table.Out).Skip(1));
+            FakeGrid.Rows(table.Out).Skip(1));
         Assert.Contains("95% t-interval", table.Out);
         Assert.DoesNotContain("front", table.Out);
     }
@@ -176,7 +176,7 @@ public sealed partial class ClusterCommandTests : IAsyncLifetime
         var table = await Cli.RunAsync(["leaderboard", "--sweep", id, .. cluster]);
 
         Assert.True(table.ExitCode == 0, table.Error);
-        var cells = Rows(table.Out);
+        var cells = FakeGrid.Rows(table.Out);
         Assert.Equal(["rank", "sweep", "best trial", "hyperparameters", "n", "objective", "value", "train_seconds (min)", "front"], cells[0]);
         // rank, best trial, n, value, train_seconds, front
         Assert.Equal([["1", "t002", "2", "0.8000 ± 0.6353", "100.0000 ± 127.0620", "*"], ["2", "t003", "1", "0.7000", "50.0000", "*"], ["3", "t004", "1", "0.6000", "150.0000", ""]],
@@ -194,7 +194,7 @@ public sealed partial class ClusterCommandTests : IAsyncLifetime
         // One trial at a time, three epochs of four steps each: the first trains for a while, the others are not created yet.
         await sweep.SubmitAsync(new SweepSubmission("cancel.yaml", TinySpec("cancel", "[1.0e-5, 2.0e-5, 3.0e-5]", epochs: 3)));
         var first = grains.GetGrain<ITrialGrain>(TrialKeys.Format(id, "t001"));
-        await WaitUntilAsync(async () => (await first.GetAsync()).Progress is { Step: > 0 }, TimeSpan.FromMinutes(2));
+        await FakeGrid.WaitUntilAsync(async () => (await first.GetAsync()).Progress is { Step: > 0 }, TimeSpan.FromMinutes(2));
 
         var running = await Cli.RunAsync(["sweep", "status", id, .. cluster]);
         Assert.True(running.ExitCode == 0, running.Error);
@@ -213,7 +213,7 @@ public sealed partial class ClusterCommandTests : IAsyncLifetime
         Assert.True(cancel.ExitCode == 0, cancel.Error);
         Assert.Contains($"{id}: cancelled", cancel.Out);
         var slots = _silo.Services.GetRequiredService<SlotActivity>();
-        await WaitUntilAsync(() => Task.FromResult(slots.Running.Count == 0), TimeSpan.FromSeconds(30));
+        await FakeGrid.WaitUntilAsync(() => Task.FromResult(slots.Running.Count == 0), TimeSpan.FromSeconds(30));
 
         var cancelled = await Cli.RunAsync(["sweep", "status", id, .. cluster]);
         Assert.True(cancelled.ExitCode == 0, cancelled.Error);
@@ -226,7 +226,7 @@ public sealed partial class ClusterCommandTests : IAsyncLifetime
 
         var list = await Cli.RunAsync(["sweep", "list", .. cluster]);
         Assert.True(list.ExitCode == 0, list.Error);
-        var row = Assert.Single(Rows(list.Out), r => r[0] == id);
+        var row = Assert.Single(FakeGrid.Rows(list.Out), r => r[0] == id);
         Assert.Equal(["Cancelled", "0", "0", "0", "0", "1"], row[2..8]);
     }
 
@@ -247,7 +247,7 @@ public sealed partial class ClusterCommandTests : IAsyncLifetime
     [Fact]
     public async Task A_cluster_address_where_no_silo_listens_fails_within_seconds_naming_cluster_and_the_address()
     {
-        var address = $"127.0.0.1:{FreePort()}";
+        var address = $"127.0.0.1:{FakeGrid.FreePort()}";
         var clock = Stopwatch.StartNew();
 
         var result = await Cli.RunAsync("sweep", "list", "--cluster", address, "--cluster-id", "nobody");
@@ -293,7 +293,7 @@ public sealed partial class ClusterCommandTests : IAsyncLifetime
     {
         var missing = Path.Combine(_directory, "missing.pfx");
 
-        var result = await Cli.RunAsync("leaderboard", "--cluster", $"127.0.0.1:{FreePort()}", "--tls-certificate", missing, "--tls-ca", missing);
+        var result = await Cli.RunAsync("leaderboard", "--cluster", $"127.0.0.1:{FakeGrid.FreePort()}", "--tls-certificate", missing, "--tls-ca", missing);
 
         Assert.Equal(2, result.ExitCode);
         Assert.StartsWith($"error: --tls-ca: {missing}: cannot read the file", result.Error, StringComparison.Ordinal);
@@ -315,7 +315,7 @@ public sealed partial class ClusterCommandTests : IAsyncLifetime
     {
         var spec = Write("top.yaml", TinySpec("top", "[2.0e-5]", epochs: 1));
         // No silo listens here: a refusal must come from the flag, before any connection is tried.
-        var cluster = $"127.0.0.1:{FreePort()}";
+        var cluster = $"127.0.0.1:{FakeGrid.FreePort()}";
 
         var leaderboard = await Cli.RunAsync("leaderboard", "--top", "0", "--cluster", cluster);
         var run = await Cli.RunAsync("sweep", "run", spec, "--top", "0", "--cluster", cluster);
@@ -339,8 +339,8 @@ public sealed partial class ClusterCommandTests : IAsyncLifetime
             // The silo's slot imports the bundled model under the tests' home (Cli.Home sets it), not the user's cache.
             ModelRoots = [Path.Combine(Cli.Home, "models")],
             Slots = SiloSlots.Parse("cpu:1"),
-            SiloPort = FreePort(),
-            GatewayPort = FreePort(),
+            SiloPort = FakeGrid.FreePort(),
+            GatewayPort = FakeGrid.FreePort(),
             HttpPort = 0,
             ClusterId = id,
             ServiceId = id,
@@ -381,33 +381,8 @@ public sealed partial class ClusterCommandTests : IAsyncLifetime
         return path;
     }
 
-    /// <summary>A table's rows, header included, each as its trimmed cells.</summary>
-    private static List<string[]> Rows(string table) =>
-        [.. table.Split('\n')
-            .Where(line => line.StartsWith('│'))
-            .Select(line => line.Trim().Trim('│').Split('│').Select(cell => cell.Trim()).ToArray())];
-
-    private static List<string[]> TrialRows(string status) => [.. Rows(status).Where(r => TrialIdPattern().IsMatch(r[0]))];
-
-    private static async Task WaitUntilAsync(Func<Task<bool>> condition, TimeSpan limit)
-    {
-        var deadline = DateTime.UtcNow + limit;
-        while (!await condition())
-        {
-            if (DateTime.UtcNow > deadline) Assert.Fail($"not reached within {limit}");
-            await Task.Delay(200);
-        }
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
-
-    [GeneratedRegex(@"^sweep (\S+)$", RegexOptions.Multiline)]
-    private static partial Regex SweepId();
+    /// <summary>A status table's trial rows, each as its trimmed cells.</summary>
+    private static List<string[]> TrialRows(string status) => [.. FakeGrid.Rows(status).Where(r => TrialIdPattern().IsMatch(r[0]))];
 
     [GeneratedRegex(@"^t\d{3}$")]
     private static partial Regex TrialIdPattern();
