@@ -59,7 +59,7 @@ public sealed class CacheStore
     public CacheLease GetOrCreate(string kind, string key, IReadOnlyDictionary<string, string> description, Action<string> write)
     {
         if (TryOpen(kind, key) is { } found) return found;
-        var gate = _building.GetOrAdd(EntryDirectory(kind, key), _ => new SemaphoreSlim(1, 1));
+        var gate = BuildGate(kind, key);
         gate.Wait();
         try
         {
@@ -81,6 +81,12 @@ public sealed class CacheStore
             gate.Release();
         }
     }
+
+    /// <summary>
+    /// Held while this process builds an entry: callers that miss one entry at once build it once, the others waiting.
+    /// Other processes may build it too; the first rename wins (<see cref="Commit"/>).
+    /// </summary>
+    public SemaphoreSlim BuildGate(string kind, string key) => _building.GetOrAdd(EntryDirectory(kind, key), _ => new SemaphoreSlim(1, 1));
 
     /// <summary>The entry if it is present and whole; a damaged one is deleted, so that the next writer rebuilds it.</summary>
     public CacheLease? TryOpen(string kind, string key)

@@ -26,12 +26,11 @@ public static class FrozenPrefix
     /// </summary>
     public static string? WhyNot(TrialSpec spec) =>
         !spec.PrefixCache ? "prefix_cache is off"
-        : !spec.Freeze.FreezesEmbeddings ? null
         : !Supports(spec.Task) ? $"{TaskKinds.Name(spec.Task)} trials do not use it"
         : spec.Precision != ComputePrecision.Fp32 ? "it holds fp32 activations and this trial computes in bf16"
         : null;
 
-    public static bool Applies(TrialSpec spec) => spec.PrefixCache && spec.Freeze.FreezesEmbeddings && WhyNot(spec) is null;
+    public static bool Applies(TrialSpec spec) => spec.Freeze.FreezesEmbeddings && WhyNot(spec) is null;
 
     /// <summary>
     /// What trials must share, besides their freeze depth, for one prefix to serve them: the same model, data,
@@ -82,7 +81,7 @@ public sealed class FrozenPrefixCache<TExample>(
         var lease = store.TryOpen(FrozenPrefix.Kind, Key(Depth));
         if (lease is null)
         {
-            var gate = BuildGates.GetOrAdd(Key(Depth), _ => new SemaphoreSlim(1, 1));
+            var gate = store.BuildGate(FrozenPrefix.Kind, Key(Depth));
             gate.Wait();
             try
             {
@@ -208,9 +207,6 @@ public sealed class FrozenPrefixCache<TExample>(
         }
         return requested!;
     }
-
-    /// <summary>In-process: two slots that need one missing entry compute it once, the second waiting for the first.</summary>
-    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, SemaphoreSlim> BuildGates = new();
 
     private string ExamplesHash(IReadOnlyList<TExample> examples)
     {
