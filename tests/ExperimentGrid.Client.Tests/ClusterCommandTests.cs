@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Net;
-using System.Net.Sockets;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using ExperimentGrid.Contracts;
@@ -247,7 +246,7 @@ public sealed partial class ClusterCommandTests : IAsyncLifetime
     [Fact]
     public async Task A_cluster_address_where_no_silo_listens_fails_within_seconds_naming_cluster_and_the_address()
     {
-        var address = $"127.0.0.1:{FakeGrid.FreePort()}";
+        var address = $"127.0.0.1:{GridSilo.FreePort()}";
         var clock = Stopwatch.StartNew();
 
         var result = await Cli.RunAsync("sweep", "list", "--cluster", address, "--cluster-id", "nobody");
@@ -293,7 +292,7 @@ public sealed partial class ClusterCommandTests : IAsyncLifetime
     {
         var missing = Path.Combine(_directory, "missing.pfx");
 
-        var result = await Cli.RunAsync("leaderboard", "--cluster", $"127.0.0.1:{FakeGrid.FreePort()}", "--tls-certificate", missing, "--tls-ca", missing);
+        var result = await Cli.RunAsync("leaderboard", "--cluster", $"127.0.0.1:{GridSilo.FreePort()}", "--tls-certificate", missing, "--tls-ca", missing);
 
         Assert.Equal(2, result.ExitCode);
         Assert.StartsWith($"error: --tls-ca: {missing}: cannot read the file", result.Error, StringComparison.Ordinal);
@@ -315,7 +314,7 @@ public sealed partial class ClusterCommandTests : IAsyncLifetime
     {
         var spec = Write("top.yaml", TinySpec("top", "[2.0e-5]", epochs: 1));
         // No silo listens here: a refusal must come from the flag, before any connection is tried.
-        var cluster = $"127.0.0.1:{FakeGrid.FreePort()}";
+        var cluster = $"127.0.0.1:{GridSilo.FreePort()}";
 
         var leaderboard = await Cli.RunAsync("leaderboard", "--top", "0", "--cluster", cluster);
         var run = await Cli.RunAsync("sweep", "run", spec, "--top", "0", "--cluster", cluster);
@@ -339,8 +338,8 @@ public sealed partial class ClusterCommandTests : IAsyncLifetime
             // The silo's slot imports the bundled model under the tests' home (Cli.Home sets it), not the user's cache.
             ModelRoots = [Path.Combine(Cli.Home, "models")],
             Slots = SiloSlots.Parse("cpu:1"),
-            SiloPort = FakeGrid.FreePort(),
-            GatewayPort = FakeGrid.FreePort(),
+            SiloPort = GridSilo.FreePort(),
+            GatewayPort = GridSilo.FreePort(),
             HttpPort = 0,
             ClusterId = id,
             ServiceId = id,

@@ -1,5 +1,3 @@
-using System.Net;
-using System.Net.Sockets;
 using System.Text.RegularExpressions;
 using ExperimentGrid.Client.Commands;
 using ExperimentGrid.Core.Training;
@@ -55,8 +53,8 @@ internal sealed partial class FakeGrid : IAsyncDisposable
             StateDirectory = state ?? Path.Combine(Home, $"cluster-state-{_silos.Count}"),
             CheckpointDirectory = Path.Combine(Home, "checkpoints"),
             Slots = SiloSlots.Parse(slots),
-            SiloPort = FreePort(),
-            GatewayPort = FreePort(),
+            SiloPort = GridSilo.FreePort(),
+            GatewayPort = GridSilo.FreePort(),
             HttpPort = 0,
             ClusterId = id,
             ServiceId = id,
@@ -135,12 +133,6 @@ internal sealed partial class FakeGrid : IAsyncDisposable
         }
     }
 
-    public static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 
     public async ValueTask DisposeAsync()
     {

@@ -203,10 +203,10 @@ public sealed class DashboardTests(DashboardFixture fixture, ITestOutputHelper o
     public async Task A_silo_run_with_no_dashboard_serves_the_api_and_no_page()
     {
         using var directory = new TemporaryDirectory();
-        var httpPort = Silos.FreePort();
+        var httpPort = GridSilo.FreePort();
         using var stop = new CancellationTokenSource();
         var command = SiloCommand.Configure(new RootCommand()).Parse([
-            "--no-dashboard", "--http-port", $"{httpPort}", "--silo-port", $"{Silos.FreePort()}", "--gateway-port", $"{Silos.FreePort()}",
+            "--no-dashboard", "--http-port", $"{httpPort}", "--silo-port", $"{GridSilo.FreePort()}", "--gateway-port", $"{GridSilo.FreePort()}",
             "--state", Path.Combine(directory.Path, "state"), "--checkpoints", Path.Combine(directory.Path, "checkpoints"),
             "--cache", Path.Combine(directory.Path, "cache"), "--cluster-id", $"test-{Guid.NewGuid():N}", "--slots", "cpu:1",
         ]);

@@ -96,7 +96,7 @@ public sealed class PrometheusScrapeTests
                     static_configs:
                       - targets: ["{silo.Authority}"]
                 """);
-            var port = Silos.FreePort();
+            var port = GridSilo.FreePort();
             var start = new ProcessStartInfo(TestPrometheus.Binary)
             {
                 ArgumentList =

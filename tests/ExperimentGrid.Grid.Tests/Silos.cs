@@ -1,14 +1,10 @@
 using System.Net;
-using System.Net.Sockets;
 using ExperimentGrid.Core.Training;
 using ExperimentGrid.Grid.Tests.TestGrains;
 using ExperimentGrid.TestSupport;
 using ExperimentGrid.Runtime.Hosting;
 using ExperimentGrid.Runtime.Slots;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
-using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
@@ -27,8 +23,8 @@ internal static class Silos
             StateDirectory = Path.Combine(directory, "state"),
             CheckpointDirectory = Path.Combine(directory, "checkpoints"),
             Slots = SiloSlots.Parse(slots ?? "cpu:1"),
-            SiloPort = FreePort(),
-            GatewayPort = FreePort(),
+            SiloPort = GridSilo.FreePort(),
+            GatewayPort = GridSilo.FreePort(),
             HttpPort = 0,
             ClusterId = id,
             ServiceId = id,
@@ -44,7 +40,7 @@ internal static class Silos
     };
 
     /// <summary>The same cluster and store on new ports, as a restarted silo would be.</summary>
-    public static SiloOptions Restarted(SiloOptions options) => options with { SiloPort = FreePort(), GatewayPort = FreePort() };
+    public static SiloOptions Restarted(SiloOptions options) => options with { SiloPort = GridSilo.FreePort(), GatewayPort = GridSilo.FreePort() };
 
     /// <summary>Starts a silo; <paramref name="services"/> may replace its services (a fake trainable, say).</summary>
     public static async Task<WebApplication> StartAsync(SiloOptions options, Action<IServiceCollection>? services = null)
@@ -65,18 +61,8 @@ internal static class Silos
         silo.Services.GetRequiredService<IGrainFactory>().GetGrain<INoteGrain>(key);
 
     /// <summary>The silo's HTTP base address on loopback (it listens on any address, on a port the OS chose).</summary>
-    public static Uri HttpAddress(this WebApplication silo)
-    {
-        var bound = new Uri(silo.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.First());
-        return new Uri($"http://127.0.0.1:{bound.Port}/");
-    }
+    public static Uri HttpAddress(this WebApplication silo) => GridSilo.LoopbackHttpAddress(silo);
 
-    public static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 }
 
 /// <summary>A directory for one test, deleted with it.</summary>

@@ -138,7 +138,7 @@ public sealed class TlsTests(TlsTests.TlsSilo silo) : IClassFixture<TlsTests.Tls
     {
         using var error = new StringWriter();
         string[] args = [.. tls, "--checkpoints", Path.Combine(silo.Files.Directory, "checkpoints"), "--state", Path.Combine(silo.Files.Directory, "unused-state"),
-            "--http-port", "0", "--silo-port", $"{Silos.FreePort()}", "--gateway-port", $"{Silos.FreePort()}"];
+            "--http-port", "0", "--silo-port", $"{GridSilo.FreePort()}", "--gateway-port", $"{GridSilo.FreePort()}"];
         var exitCode = await SiloCommand.Configure(new RootCommand()).Parse(args).InvokeAsync(new InvocationConfiguration { Error = error });
         return (exitCode, error.ToString());
     }

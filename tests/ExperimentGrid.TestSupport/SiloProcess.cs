@@ -1,8 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
 using System.Text.RegularExpressions;
+using ExperimentGrid.Runtime.Hosting;
 
 namespace ExperimentGrid.TestSupport;
 
@@ -38,14 +37,8 @@ public sealed record SiloLaunch(SiloExecutable Executable, IReadOnlyList<string>
 public sealed record SiloPorts(int Silo, int Gateway, int Http)
 {
     /// <summary>Three ports free now; another process may still take one before the silo binds it, which is rare on loopback.</summary>
-    public static SiloPorts Free() => new(FreePort(), FreePort(), FreePort());
+    public static SiloPorts Free() => new(GridSilo.FreePort(), GridSilo.FreePort(), GridSilo.FreePort());
 
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 }
 
 /// <summary>A silo process's failure to start or to keep running, with what it said last.</summary>

@@ -4,9 +4,6 @@ using ExperimentGrid.Contracts;
 using ExperimentGrid.Runtime.Hosting;
 using ExperimentGrid.Runtime.Slots;
 using ExperimentGrid.Runtime.Storage;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
-using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -98,13 +95,7 @@ internal sealed class GridConnection(IHost host, IGrainFactory grains, Uri? dash
         }
         var app = GridSilo.Build(builder);
         await app.StartAsync(cancellationToken);
-        Uri? dashboard = null;
-        if (options.Dashboard)
-        {
-            var bound = new Uri(app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.First());
-            dashboard = new Uri($"http://127.0.0.1:{bound.Port}/");
-        }
-        return new GridConnection(app, app.Services.GetRequiredService<IGrainFactory>(), dashboard);
+        return new GridConnection(app, app.Services.GetRequiredService<IGrainFactory>(), options.Dashboard ? GridSilo.LoopbackHttpAddress(app) : null);
     }
 
     /// <summary>
@@ -123,8 +114,8 @@ internal sealed class GridConnection(IHost host, IGrainFactory grains, Uri? dash
             StateDirectory = state is null ? options.StateDirectory : Path.GetFullPath(state),
             Slots = SiloSlots.None,
             // Its own ports: the default ones belong to a silo that may start meanwhile.
-            SiloPort = FreePort(),
-            GatewayPort = FreePort(),
+            SiloPort = GridSilo.FreePort(),
+            GatewayPort = GridSilo.FreePort(),
             HttpPort = 0,
             Tls = tls,
         };
@@ -169,13 +160,6 @@ internal sealed class GridConnection(IHost host, IGrainFactory grains, Uri? dash
         {
             return false;
         }
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
     public ISweepGrain Sweep(string id) => Grains.GetGrain<ISweepGrain>(id);

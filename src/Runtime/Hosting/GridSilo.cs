@@ -1,9 +1,14 @@
 using ExperimentGrid.Core.Sweeps;
 using ExperimentGrid.Runtime;
 using ExperimentGrid.Runtime.Storage;
+using System.Net;
+using System.Net.Sockets;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -112,6 +117,21 @@ public static class GridSilo
             }
         });
         return builder;
+    }
+
+    /// <summary>A loopback TCP port that nothing listens on now, as the OS picks it.</summary>
+    public static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    /// <summary>A started silo's HTTP base address on loopback (it listens on any address, on its port or one the OS chose).</summary>
+    public static Uri LoopbackHttpAddress(WebApplication app)
+    {
+        var bound = new Uri(app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.First());
+        return new Uri($"http://127.0.0.1:{bound.Port}/");
     }
 
     public static WebApplication Build(WebApplicationBuilder builder)
